@@ -1,0 +1,50 @@
+//! `conductor`: a thin command line over the library crates. Each subcommand lives in
+//! its own file under `cmd/` and only parses arguments and prints results.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "conductor", version, about = "Route every LLM request to the cheapest model that will answer it well")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the embedded model library (id, architecture, size, present or missing).
+    Models(cmd::local::ModelsArgs),
+    /// Chat with one library model; streams the answer to the terminal.
+    Chat(cmd::local::ChatArgs),
+    /// Print sentence embeddings (all-MiniLM-L6-v2) for the given texts.
+    Embed(cmd::local::EmbedArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CONDUCTOR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Models(a) => cmd::local::models(a),
+        Command::Chat(a) => cmd::local::chat(a),
+        Command::Embed(a) => cmd::local::embed(a),
+        Command::Bench(c) => cmd::bench::run(c),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

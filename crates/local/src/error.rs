@@ -1,0 +1,33 @@
+//! Errors of the embedded model library, worded for the person who has to fix them.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong loading or running a local model.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("unknown model '{id}'; the library has: {}", known.join(", "))]
+    UnknownModel { id: String, known: Vec<String> },
+
+    #[error("model file {} is missing; run `bash scripts/setup.sh` (or `bash scripts/fetch-models.sh`) to assemble the model library", path.display())]
+    MissingFile { path: PathBuf },
+
+    #[error("{} is not a usable model file: {reason}", path.display())]
+    BadModelFile { path: PathBuf, reason: String },
+
+    #[error("prompt is {prompt_tokens} tokens but the model's context window is {context_length} tokens (room must remain for at least one generated token)")]
+    PromptTooLong { prompt_tokens: usize, context_length: usize },
+
+    #[error("invalid generation parameter: {0}")]
+    InvalidParams(String),
+
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<candle_core::Error> for LocalError {
+    fn from(e: candle_core::Error) -> Self {
+        LocalError::Other(anyhow::Error::new(e))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, LocalError>;

