@@ -1,0 +1,289 @@
+//! Cost–quality metrics of routers (definitions from RouteLLM and RouterBench).
+//!
+//! * PGR(x) = (q_router − q_weak) / (q_strong − q_weak) at strong-call share x;
+//!   APGR = ∫₀¹ PGR(x) dx over the piecewise-linear curve through the router's operating
+//!   points, anchored at "always weak" (0, 0) and "always strong" (1, 1) — mixing two
+//!   operating points at random reaches every point on the segment between them.
+//! * CPT(p) = the smallest strong-call share at which PGR reaches p.
+//! * AIQ = area under the upper convex hull of (cost, quality) points over the
+//!   normalised cost range [cheapest model's cost, most expensive model's cost].
+
+use serde::{Deserialize, Serialize};
+
+/// One operating point of a routing policy on a set of prompts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OperatingPoint {
+    /// The policy knob (λ, τ, …) that produced this point.
+    pub param: f64,
+    pub quality: f64,
+    /// Mean cost per prompt (USD).
+    pub cost: f64,
+    /// Share of prompts sent to the strong (largest) model.
+    pub strong_share: f64,
+}
+
+/// Ground truth of an evaluation set: realised scores and costs, prompts × models.
+pub struct Outcomes<'a> {
+    pub scores: &'a [Vec<f64>],
+    pub costs: &'a [Vec<f64>],
+    /// Index of the strong (largest) model.
+    pub strong: usize,
+}
+
+impl Outcomes<'_> {
+    /// Quality, cost and strong share of a routing (one model index per prompt).
+    pub fn evaluate(&self, choices: &[usize], param: f64) -> OperatingPoint {
+        let n = choices.len().max(1) as f64;
+        let mut q = 0.0;
+        let mut c = 0.0;
+        let mut s = 0.0;
+        for (i, &m) in choices.iter().enumerate() {
+            q += self.scores[i][m];
+            c += self.costs[i][m];
+            s += (m == self.strong) as u8 as f64;
+        }
+        OperatingPoint { param, quality: q / n, cost: c / n, strong_share: s / n }
+    }
+
+    /// Always the same model.
+    pub fn single(&self, model: usize) -> OperatingPoint {
+        self.evaluate(&vec![model; self.scores.len()], f64::NAN)
+    }
+
+    /// Best realised score per prompt, cheapest among ties.
+    pub fn oracle(&self) -> OperatingPoint {
+        let choices: Vec<usize> = self
+            .scores
+            .iter()
+            .zip(self.costs)
+            .map(|(s, c)| {
+                (0..s.len())
+                    .min_by(|&a, &b| s[b].total_cmp(&s[a]).then(c[a].total_cmp(&c[b])))
+                    .unwrap_or(0)
+            })
+            .collect();
+        self.evaluate(&choices, f64::NAN)
+    }
+
+    /// Uniformly random routing over all models (its expectation).
+    pub fn random_uniform(&self) -> OperatingPoint {
+        let m = self.scores.first().map_or(1, |r| r.len()) as f64;
+        let n = self.scores.len().max(1) as f64;
+        let q = self.scores.iter().flatten().sum::<f64>() / (n * m);
+        let c = self.costs.iter().flatten().sum::<f64>() / (n * m);
+        OperatingPoint { param: f64::NAN, quality: q, cost: c, strong_share: 1.0 / m }
+    }
+}
+
+/// Choice of the cost-trade-off policy for one prompt: argmax p − λ·cost, cheaper on ties.
+pub fn tradeoff_choice(p: &[f64], cost: &[f64], lambda: f64) -> usize {
+    (0..p.len())
+        .max_by(|&a, &b| {
+            let (ua, ub) = (p[a] - lambda * cost[a], p[b] - lambda * cost[b]);
+            ua.total_cmp(&ub).then(cost[b].total_cmp(&cost[a]))
+        })
+        .unwrap_or(0)
+}
+
+/// Every λ at which some prompt's choice can change (pairwise indifference points), thinned
+/// to at most `max_points` quantiles, plus 0 and +∞.
+pub fn lambda_grid(pred_p: &[Vec<f64>], pred_cost: &[Vec<f64>], max_points: usize) -> Vec<f64> {
+    let mut l: Vec<f64> = Vec::new();
+    for (p, c) in pred_p.iter().zip(pred_cost) {
+        for a in 0..p.len() {
+            for b in 0..p.len() {
+                if c[b] > c[a] && p[b] > p[a] {
+                    l.push((p[b] - p[a]) / (c[b] - c[a]));
+                }
+            }
+        }
+    }
+    l.sort_by(f64::total_cmp);
+    let mut grid = vec![0.0];
+    if !l.is_empty() {
+        let step = (l.len() as f64 / max_points.max(1) as f64).max(1.0);
+        let mut i = 0.0;
+        while (i as usize) < l.len() {
+            grid.push(l[i as usize]);
+            i += step;
+        }
+        grid.push(*l.last().unwrap_or(&0.0));
+    }
+    grid.push(f64::INFINITY);
+    grid.dedup();
+    grid
+}
+
+/// Operating points of the cost-trade-off policy over a λ sweep.
+pub fn lambda_sweep(pred_p: &[Vec<f64>], pred_cost: &[Vec<f64>], truth: &Outcomes, max_points: usize) -> Vec<OperatingPoint> {
+    lambda_grid(pred_p, pred_cost, max_points)
+        .into_iter()
+        .map(|l| {
+            let choices: Vec<usize> = pred_p.iter().zip(pred_cost).map(|(p, c)| tradeoff_choice(p, c, l)).collect();
+            truth.evaluate(&choices, l)
+        })
+        .collect()
+}
+
+pub fn pgr(q: f64, q_weak: f64, q_strong: f64) -> f64 {
+    let gap = q_strong - q_weak;
+    if gap.abs() < 1e-12 { 0.0 } else { (q - q_weak) / gap }
+}
+
+/// PGR as a function of strong share: points sorted by share (best PGR kept where shares
+/// coincide), anchored at (0, 0) and (1, 1).
+pub fn pgr_curve(points: &[OperatingPoint], q_weak: f64, q_strong: f64) -> Vec<(f64, f64)> {
+    let mut c: Vec<(f64, f64)> = vec![(0.0, 0.0), (1.0, 1.0)];
+    c.extend(points.iter().map(|p| (p.strong_share, pgr(p.quality, q_weak, q_strong))));
+    c.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
+    c.dedup_by(|b, a| (a.0 - b.0).abs() < 1e-12);
+    c
+}
+
+/// Area under a piecewise-linear curve over x ∈ [0, 1] (trapezoids).
+pub fn area(curve: &[(f64, f64)]) -> f64 {
+    curve.windows(2).map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0).sum()
+}
+
+/// APGR: mean PGR over strong share 0 → 1.
+pub fn apgr(curve: &[(f64, f64)]) -> f64 {
+    area(curve)
+}
+
+/// CPT(p): smallest strong share at which the curve reaches PGR `p` (linear within segments).
+pub fn cpt(curve: &[(f64, f64)], p: f64) -> Option<f64> {
+    if let Some(first) = curve.first().filter(|f| f.1 >= p) {
+        return Some(first.0);
+    }
+    curve.windows(2).find(|w| w[1].1 >= p).map(|w| {
+        let (x0, y0, x1, y1) = (w[0].0, w[0].1, w[1].0, w[1].1);
+        if (y1 - y0).abs() < 1e-12 { x1 } else { x0 + (p - y0) * (x1 - x0) / (y1 - y0) }
+    })
+}
+
+/// Upper convex hull of (cost, quality) points, made non-decreasing: the best quality
+/// reachable at each budget by mixing operating points.
+pub fn upper_hull(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut p: Vec<(f64, f64)> = points.iter().copied().filter(|(c, q)| c.is_finite() && q.is_finite()).collect();
+    p.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
+    let mut hull: Vec<(f64, f64)> = Vec::new();
+    for pt in p {
+        if hull.last().is_some_and(|l| pt.1 <= l.1) {
+            continue; // costs more, not better: never on a non-decreasing frontier
+        }
+        while hull.len() >= 2 {
+            let (a, b) = (hull[hull.len() - 2], hull[hull.len() - 1]);
+            let cross = (b.0 - a.0) * (pt.1 - a.1) - (b.1 - a.1) * (pt.0 - a.0);
+            if cross >= 0.0 {
+                hull.pop();
+            } else {
+                break;
+            }
+        }
+        hull.push(pt);
+    }
+    hull
+}
+
+/// AIQ: mean hull quality over the cost range [c_min, c_max], normalised to [0, 1]; the
+/// hull is flat beyond its last point and starts at its first point's quality.
+pub fn aiq(hull: &[(f64, f64)], c_min: f64, c_max: f64) -> f64 {
+    if hull.is_empty() || c_max <= c_min {
+        return f64::NAN;
+    }
+    let norm = |c: f64| ((c - c_min) / (c_max - c_min)).clamp(0.0, 1.0);
+    let mut curve: Vec<(f64, f64)> = vec![(0.0, hull[0].1)];
+    curve.extend(hull.iter().map(|&(c, q)| (norm(c), q)));
+    curve.push((1.0, hull[hull.len() - 1].1));
+    area(&curve)
+}
+
+/// Risk–coverage when the router may abstain: answering only the most confident share of
+/// prompts, risk = 1 − mean score of those answered. Returns the curve and its area (AURC).
+pub fn risk_coverage(confidence: &[f64], score: &[f64]) -> (Vec<(f64, f64)>, f64) {
+    let mut idx: Vec<usize> = (0..confidence.len()).collect();
+    idx.sort_by(|&a, &b| confidence[b].total_cmp(&confidence[a]));
+    let n = idx.len() as f64;
+    let mut curve = Vec::with_capacity(idx.len());
+    let mut sum = 0.0;
+    for (k, &i) in idx.iter().enumerate() {
+        sum += score[i];
+        curve.push(((k + 1) as f64 / n, 1.0 - sum / (k + 1) as f64));
+    }
+    let aurc = if curve.is_empty() { 0.0 } else { curve.iter().map(|c| c.1).sum::<f64>() / n };
+    (curve, aurc)
+}
+
+/// Hallucination rate when abstaining below `threshold`: wrong answers / (wrong + abstained),
+/// with scores < 0.5 counted as wrong.
+pub fn hallucination_rate(confidence: &[f64], score: &[f64], threshold: f64) -> f64 {
+    let abstained = confidence.iter().filter(|&&c| c < threshold).count();
+    let wrong = confidence.iter().zip(score).filter(|(&c, &s)| c >= threshold && s < 0.5).count();
+    if wrong + abstained == 0 { 0.0 } else { wrong as f64 / (wrong + abstained) as f64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcomes() -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+        // 4 prompts × (weak, strong). Weak solves 0 and 1, strong solves 0, 2, 3.
+        let s = vec![vec![1.0, 1.0], vec![1.0, 0.0], vec![0.0, 1.0], vec![0.0, 1.0]];
+        let c = vec![vec![1.0, 10.0]; 4];
+        (s, c)
+    }
+
+    #[test]
+    fn singles_oracle_random_hand_computed() {
+        let (s, c) = outcomes();
+        let t = Outcomes { scores: &s, costs: &c, strong: 1 };
+        assert_eq!(t.single(0).quality, 0.5);
+        assert_eq!(t.single(1).quality, 0.75);
+        let o = t.oracle();
+        assert_eq!((o.quality, o.cost, o.strong_share), (1.0, 5.5, 0.5));
+        let r = t.random_uniform();
+        assert_eq!((r.quality, r.cost, r.strong_share), (0.625, 5.5, 0.5));
+    }
+
+    #[test]
+    fn apgr_and_cpt_hand_computed() {
+        // Perfect ranking: send prompts 2, 3 first (each +0.25 quality), then 0 (no change), then 1 (−0.25).
+        let (s, c) = outcomes();
+        let t = Outcomes { scores: &s, costs: &c, strong: 1 };
+        let p = vec![vec![0.9, 0.9], vec![0.9, 0.1], vec![0.1, 0.9], vec![0.2, 0.9]];
+        let pts = lambda_sweep(&p, &c, &t, 100);
+        let curve = pgr_curve(&pts, 0.5, 0.75);
+        // Shares 0, .25, .5, .75(prompt 0 tie → cheaper weak, so never sent), 1 with PGR 0, 1, 2, ·, 1.
+        assert_eq!(curve, vec![(0.0, 0.0), (0.25, 1.0), (0.5, 2.0), (1.0, 1.0)]);
+        // Area: 0.125 + 0.375 + 0.75 = 1.25.
+        assert!((apgr(&curve) - 1.25).abs() < 1e-12);
+        assert!((cpt(&curve, 0.5).unwrap() - 0.125).abs() < 1e-12);
+        assert!((cpt(&curve, 0.8).unwrap() - 0.2).abs() < 1e-12);
+        // Random mixing of weak/strong is the diagonal: APGR 0.5, CPT(80%) 0.8.
+        let diag = pgr_curve(&[], 0.5, 0.75);
+        assert_eq!(apgr(&diag), 0.5);
+        assert!((cpt(&diag, 0.8).unwrap() - 0.8).abs() < 1e-12);
+        assert_eq!(cpt(&[(0.0, 0.0), (1.0, 0.5)], 0.8), None);
+    }
+
+    #[test]
+    fn hull_and_aiq_hand_computed() {
+        let pts = [(0.0, 0.5), (0.5, 0.6), (0.4, 0.9), (1.0, 0.8), (1.0, 1.0)];
+        let h = upper_hull(&pts);
+        assert_eq!(h, vec![(0.0, 0.5), (0.4, 0.9), (1.0, 1.0)]);
+        // Trapezoids: 0.4·(0.5+0.9)/2 + 0.6·(0.9+1.0)/2 = 0.28 + 0.57.
+        assert!((aiq(&h, 0.0, 1.0) - 0.85).abs() < 1e-12);
+        // A flat hull at q has AIQ q.
+        assert!((aiq(&[(0.2, 0.7)], 0.0, 1.0) - 0.7).abs() < 1e-12);
+    }
+
+    #[test]
+    fn risk_coverage_and_hallucination() {
+        let (curve, aurc) = risk_coverage(&[0.9, 0.1, 0.5], &[1.0, 0.0, 0.0]);
+        assert_eq!(curve[0], (1.0 / 3.0, 0.0));
+        assert!((curve[1].1 - 0.5).abs() < 1e-12);
+        assert!((aurc - (0.0 + 0.5 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
+        // Threshold 0.3: answers 0 (right) and 2 (wrong), abstains on 1 → 1 / (1 + 1).
+        assert_eq!(hallucination_rate(&[0.9, 0.1, 0.5], &[1.0, 0.0, 0.0], 0.3), 0.5);
+    }
+}

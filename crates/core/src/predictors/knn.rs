@@ -1,0 +1,148 @@
+//! k-nearest-neighbours over cosine similarity, distance-weighted (the seed's MIT-IBM
+//! method): a prompt is likely solved by a model if similar prompts were. It is also the
+//! online memory: [`Knn::insert`] adds an outcome without refitting anything.
+
+use super::{column_means, Predictor, Targets};
+use crate::features::SparseVec;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Values of k tried on the validation split.
+pub const K_GRID: [usize; 6] = [5, 10, 20, 40, 80, 160];
+
+/// Above this many stored prompts, similarity search is split across threads.
+const PARALLEL_ABOVE: usize = 8192;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Knn {
+    pub k: usize,
+    /// Weight of the per-model prior, in units of one perfectly similar neighbour: keeps
+    /// predictions sensible when neighbours are few or far.
+    pub prior_weight: f64,
+    pub prior: Vec<f64>,
+    /// Stored prompts (unit-norm) and their per-model outcomes.
+    pub x: Vec<SparseVec>,
+    pub y: Vec<Vec<Option<f64>>>,
+}
+
+impl Knn {
+    pub fn fit(x: &[SparseVec], y: &Targets, n_models: usize, k: usize) -> Knn {
+        Knn {
+            k,
+            prior_weight: 1.0,
+            prior: column_means(y, n_models),
+            x: x.iter().map(|v| v.clone().normalized()).collect(),
+            y: y.to_vec(),
+        }
+    }
+
+    /// An empty memory that predicts `prior` until outcomes are inserted (cold start).
+    pub fn empty(prior: Vec<f64>, k: usize) -> Knn {
+        Knn { k, prior_weight: 1.0, prior, x: Vec::new(), y: Vec::new() }
+    }
+
+
+    pub fn len(&self) -> usize {
+        self.x.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.x.is_empty()
+    }
+
+    /// Adds one observed outcome (online feedback): O(1), no refit.
+    pub fn insert(&mut self, x: &SparseVec, scores: Vec<Option<f64>>) {
+        self.x.push(x.clone().normalized());
+        self.y.push(scores);
+    }
+
+    /// Indices and cosine similarities of the `k` most similar stored prompts.
+    pub fn neighbours(&self, query: &SparseVec, k: usize) -> Vec<(usize, f32)> {
+        let dim = query.idx.last().map_or(0, |&i| i as usize + 1);
+        let q = query.clone().normalized().to_dense(dim);
+        let sims: Vec<(usize, f32)> = if self.x.len() > PARALLEL_ABOVE {
+            self.x.par_iter().enumerate().map(|(i, v)| (i, v.dot_dense(&q))).collect()
+        } else {
+            self.x.iter().enumerate().map(|(i, v)| (i, v.dot_dense(&q))).collect()
+        };
+        top_k(sims, k)
+    }
+}
+
+/// The `k` largest by similarity, best first.
+fn top_k(mut sims: Vec<(usize, f32)>, k: usize) -> Vec<(usize, f32)> {
+    let k = k.min(sims.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    let by_sim = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1);
+    sims.select_nth_unstable_by(k - 1, by_sim);
+    sims.truncate(k);
+    sims.sort_unstable_by(by_sim);
+    sims
+}
+
+impl Predictor for Knn {
+    /// Per model: (Σ w·score + prior_weight·prior) / (Σ w + prior_weight) over the k
+    /// neighbours that observed that model, with w = max(similarity, 0)².
+    fn predict(&self, x: &SparseVec) -> Vec<f64> {
+        self.predict_from_neighbours(&self.neighbours(x, self.k))
+    }
+}
+
+impl Knn {
+    /// The prediction from already-found neighbours (best first); lets validation try
+    /// every k with one similarity search.
+    pub fn predict_from_neighbours(&self, nb: &[(usize, f32)]) -> Vec<f64> {
+        self.blend(nb, &self.prior)
+    }
+
+    /// Shrinks neighbour outcomes towards a per-query `prior` (another predictor's output
+    /// when this memory is the feedback layer on top of it).
+    pub fn blend(&self, nb: &[(usize, f32)], prior: &[f64]) -> Vec<f64> {
+        let nb = &nb[..nb.len().min(self.k)];
+        (0..prior.len())
+            .map(|j| {
+                let (mut num, mut den) = (self.prior_weight * prior[j], self.prior_weight);
+                for &(i, s) in nb {
+                    if let Some(v) = self.y[i].get(j).copied().flatten() {
+                        let w = (s.max(0.0) as f64).powi(2);
+                        num += w * v;
+                        den += w;
+                    }
+                }
+                num / den
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::predictors::tests::{check_learns, toy};
+
+    #[test]
+    fn learns_toy_problem() {
+        let (x, y, _) = toy();
+        check_learns(&Knn::fit(&x[..80], &y[..80], 2, 10), &x);
+    }
+
+    #[test]
+    fn insert_changes_prediction_without_refit() {
+        let (x, _, _) = toy();
+        let mut k = Knn::empty(vec![0.5, 0.5], 5);
+        assert_eq!(k.predict(&x[0]), vec![0.5, 0.5]);
+        for _ in 0..5 {
+            k.insert(&x[0], vec![Some(0.0), None]);
+        }
+        let p = k.predict(&x[0]);
+        assert!(p[0] < 0.2 && (p[1] - 0.5).abs() < 1e-9, "{p:?}");
+    }
+
+    #[test]
+    fn top_k_orders_best_first() {
+        let t = top_k(vec![(0, 0.1), (1, 0.9), (2, 0.5), (3, 0.7)], 2);
+        assert_eq!(t, vec![(1, 0.9), (3, 0.7)]);
+    }
+}

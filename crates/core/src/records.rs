@@ -1,0 +1,110 @@
+//! The records format: one JSON object per line, one line per (prompt, model) outcome.
+//! Every part of conductor (lab, router training, gateway feedback) reads and writes it.
+
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+/// One observed outcome of sending `prompt` to `model`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub prompt_id: String,
+    pub dataset: String,
+    pub prompt: String,
+    pub model: String,
+    /// In [0, 1]: 1 = correct / best; graded judge scores are scaled into this range.
+    pub score: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+}
+
+/// Why a records file could not be read; carries the file and 1-based line number.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordsError {
+    #[error("cannot read records file {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}:{line}: malformed record: {reason}")]
+    Malformed { path: String, line: usize, reason: String },
+}
+
+/// Reads a JSONL records file. Blank lines are skipped; anything else that is not a valid
+/// record (bad JSON, missing field, score outside [0, 1]) is an error naming file and line.
+pub fn read_jsonl(path: &Path) -> Result<Vec<Record>, RecordsError> {
+    let p = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| RecordsError::Io { path: p.clone(), source })?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|source| RecordsError::Io { path: p.clone(), source })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |reason: String| RecordsError::Malformed { path: p.clone(), line: i + 1, reason };
+        let r: Record = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+        if !(0.0..=1.0).contains(&r.score) {
+            return Err(bad(format!("score {} is outside [0, 1]", r.score)));
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Writes records as JSONL (one object per line).
+pub fn write_jsonl(path: &Path, records: &[Record]) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for r in records {
+        serde_json::to_writer(&mut w, r)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: &str, model: &str, score: f64) -> Record {
+        Record {
+            prompt_id: id.into(),
+            dataset: "t".into(),
+            prompt: format!("prompt {id}"),
+            model: model.into(),
+            score,
+            prompt_tokens: None,
+            completion_tokens: Some(3),
+            cost_usd: None,
+            latency_ms: None,
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.jsonl");
+        let rs = vec![rec("a", "m", 1.0), rec("b", "m", 0.25)];
+        write_jsonl(&p, &rs).unwrap();
+        assert_eq!(read_jsonl(&p).unwrap(), rs);
+    }
+
+    #[test]
+    fn malformed_line_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.jsonl");
+        let good = serde_json::to_string(&rec("a", "m", 1.0)).unwrap();
+        std::fs::write(&p, format!("{good}\n\n{{\"prompt_id\": 3\n")).unwrap();
+        let e = read_jsonl(&p).unwrap_err().to_string();
+        assert!(e.contains("r.jsonl:3:"), "{e}");
+        std::fs::write(&p, good.replace("1.0", "1.5")).unwrap();
+        let e = read_jsonl(&p).unwrap_err().to_string();
+        assert!(e.contains(":1:") && e.contains("outside"), "{e}");
+    }
+}

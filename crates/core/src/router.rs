@@ -1,0 +1,358 @@
+//! The router: a fitted feature extractor, a predictor, per-model calibrators and the
+//! catalogue, saved together as one versioned artifact so that serving computes exactly
+//! what training measured. The gateway uses [`Router::featurize`], [`Router::predict`]
+//! and [`Router::add_feedback`]; the lab uses [`Router::train`].
+
+use crate::calibration::Calibrator;
+use crate::catalog::Catalog;
+use crate::dataset::Dataset;
+use crate::embedder::TextEmbedder;
+use crate::features::{EmbeddingCache, Featurizer, SparseVec};
+use crate::predictors::baselines::tier_prior;
+use crate::predictors::knn::Knn;
+use crate::predictors::{fit_with_validation, AnyPredictor, Predictor, PredictorKind};
+use crate::tokens::DEFAULT_COMPLETION_TOKENS;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::Path;
+
+pub use crate::features::FeatureKind;
+
+/// First bytes of every artifact file.
+pub const ARTIFACT_MAGIC: &str = "conductor-router";
+/// Bumped whenever the serialised layout changes; older files are refused, not misread.
+pub const ARTIFACT_VERSION: u32 = 1;
+/// Neighbours consulted in the feedback memory.
+const FEEDBACK_K: usize = 10;
+
+/// One model's predicted success and cost for one prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub model: String,
+    /// Calibrated probability that the model answers well.
+    pub p_success: f64,
+    pub est_cost_usd: f64,
+}
+
+/// Why an artifact could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("cannot read router artifact {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path} is not a conductor router artifact (missing `{ARTIFACT_MAGIC}` header)")]
+    NotARouter { path: String },
+    #[error("{path} is a router artifact of version {found}; this build reads version {ARTIFACT_VERSION} — retrain it with `conductor lab train`")]
+    WrongVersion { path: String, found: String },
+    #[error("router artifact {path} is corrupted: {reason}")]
+    Corrupt { path: String, reason: String },
+}
+
+/// How a router was trained (kept in the artifact for `conductor route` to show).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TrainInfo {
+    pub predictor: String,
+    pub hyperparameters: String,
+    pub train_prompts: usize,
+    pub val_prompts: usize,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Router {
+    catalog: Catalog,
+    featurizer: Featurizer,
+    predictor: AnyPredictor,
+    /// One per catalogue model.
+    calibrators: Vec<Calibrator>,
+    /// Expected completion tokens per model, for cost estimates.
+    completion_tokens: Vec<f64>,
+    /// Outcomes reported at run time, blended over a non-kNN predictor's output.
+    feedback: Knn,
+    info: TrainInfo,
+}
+
+impl Router {
+    /// Fits features, the predictor (hyper-parameter chosen on `val`) and per-model
+    /// calibrators (also on `val`). Test prompts never enter here.
+    pub fn train(
+        train: &Dataset,
+        val: &Dataset,
+        predictor: PredictorKind,
+        feature_kind: FeatureKind,
+        embedder: Option<&dyn TextEmbedder>,
+        cache: Option<&EmbeddingCache>,
+        seed: u64,
+    ) -> anyhow::Result<Router> {
+        anyhow::ensure!(!train.rows.is_empty(), "no training prompts");
+        anyhow::ensure!(train.catalog == val.catalog, "train and validation data must use the same catalogue");
+        let n = train.n_models();
+        let featurizer = Featurizer::fit(feature_kind, &train.texts(), embedder)?;
+        let x_train = featurizer.transform_batch(&train.texts(), embedder, cache)?;
+        let x_val = featurizer.transform_batch(&val.texts(), embedder, cache)?;
+        let (y_train, y_val) = (train.targets(), val.targets());
+        let (model, hyper) = fit_with_validation(predictor, &x_train, &y_train, &x_val, &y_val, featurizer.dim(), n, seed);
+        let raw_val = predict_all(&model, &x_val);
+        let calibrators = (0..n)
+            .map(|j| {
+                let (r, y): (Vec<f64>, Vec<f64>) =
+                    raw_val.iter().zip(&y_val).filter_map(|(p, t)| t[j].map(|v| (p[j], v))).unzip();
+                Calibrator::fit(&r, &y)
+            })
+            .collect();
+        Ok(Router {
+            catalog: train.catalog.clone(),
+            featurizer,
+            predictor: model,
+            calibrators,
+            completion_tokens: train.mean_completion_tokens(),
+            feedback: Knn::empty(vec![0.5; n], FEEDBACK_K),
+            info: TrainInfo {
+                predictor: predictor.to_string(),
+                hyperparameters: hyper,
+                train_prompts: train.rows.len(),
+                val_prompts: val.rows.len(),
+                seed,
+            },
+        })
+    }
+
+    /// A router with no training data: each model starts at a prior success by tier
+    /// (see [`tier_prior`]) and learns only from [`Router::add_feedback`].
+    pub fn cold_start(catalog: Catalog, feature_kind: FeatureKind) -> Router {
+        let n = catalog.models.len();
+        let prior: Vec<f64> = catalog.models.iter().map(|m| tier_prior(m.tier_rank())).collect();
+        Router {
+            featurizer: Featurizer::unfitted(feature_kind),
+            predictor: AnyPredictor::Knn(Knn::empty(prior.clone(), FEEDBACK_K)),
+            calibrators: vec![Calibrator::Identity; n],
+            completion_tokens: vec![DEFAULT_COMPLETION_TOKENS as f64; n],
+            feedback: Knn::empty(prior, FEEDBACK_K),
+            info: TrainInfo { predictor: "cold-start knn".into(), ..Default::default() },
+            catalog,
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn feature_kind(&self) -> FeatureKind {
+        self.featurizer.kind()
+    }
+
+    pub fn info(&self) -> &TrainInfo {
+        &self.info
+    }
+
+    /// Dense feature vector for one prompt (MiniLM features need the embedder).
+    pub fn featurize(&self, prompt: &str, embedder: Option<&dyn TextEmbedder>) -> anyhow::Result<Vec<f32>> {
+        let v = self.featurize_sparse(prompt, embedder)?;
+        let dim = match self.featurizer.dim() {
+            0 => embedder.map_or(0, |e| e.dim()),
+            d => d,
+        };
+        Ok(v.to_dense(dim))
+    }
+
+    /// Sparse features (what predictors consume); avoids densifying in batch evaluation.
+    pub fn featurize_sparse(&self, prompt: &str, embedder: Option<&dyn TextEmbedder>) -> anyhow::Result<SparseVec> {
+        let mut v = self.featurizer.transform_batch(&[prompt], embedder, None)?;
+        v.pop().ok_or_else(|| anyhow::anyhow!("featurizer returned no vector"))
+    }
+
+    /// Features for many prompts, through the embedding cache when given.
+    pub fn featurize_batch(
+        &self,
+        prompts: &[&str],
+        embedder: Option<&dyn TextEmbedder>,
+        cache: Option<&EmbeddingCache>,
+    ) -> anyhow::Result<Vec<SparseVec>> {
+        self.featurizer.transform_batch(prompts, embedder, cache)
+    }
+
+    /// One prediction per catalogue model, in catalogue order.
+    pub fn predict(&self, features: &[f32], prompt_tokens: usize) -> Vec<Prediction> {
+        self.predict_sparse(&SparseVec::from_dense(features), prompt_tokens)
+    }
+
+    pub fn predict_sparse(&self, x: &SparseVec, prompt_tokens: usize) -> Vec<Prediction> {
+        let raw = self.predictor.predict(x);
+        let mut p: Vec<f64> = raw.iter().zip(&self.calibrators).map(|(&r, c)| c.apply(r)).collect();
+        if !self.feedback.is_empty() {
+            p = self.feedback.blend(&self.feedback.neighbours(x, FEEDBACK_K), &p);
+        }
+        self.catalog
+            .models
+            .iter()
+            .zip(p)
+            .zip(&self.completion_tokens)
+            .map(|((m, p), &ct)| Prediction {
+                model: m.id.clone(),
+                p_success: p.clamp(0.0, 1.0),
+                est_cost_usd: m.cost_usd(prompt_tokens, ct.round() as usize),
+            })
+            .collect()
+    }
+
+    /// Records an observed outcome (score in [0, 1]) without refitting: a kNN predictor
+    /// stores it in its own memory, any other predictor gets it in the feedback memory
+    /// layered on top. Unknown model ids are ignored (the catalogue decides what exists).
+    pub fn add_feedback(&mut self, features: &[f32], model: &str, score: f64) {
+        let Ok(j) = self.catalog.index_of(model) else { return };
+        let mut scores = vec![None; self.catalog.models.len()];
+        scores[j] = Some(score.clamp(0.0, 1.0));
+        let x = SparseVec::from_dense(features);
+        match &mut self.predictor {
+            AnyPredictor::Knn(k) => k.insert(&x, scores),
+            _ => self.feedback.insert(&x, scores),
+        }
+    }
+
+    /// Writes the artifact: a header line (`conductor-router v<N> sha256=<hex of body>`)
+    /// then the gzip-compressed JSON body.
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        serde_json::to_writer(&mut gz, self)?;
+        let body = gz.finish()?;
+        let sum = hex::encode(Sha256::digest(&body));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+        writeln!(f, "{ARTIFACT_MAGIC} v{ARTIFACT_VERSION} sha256={sum}")?;
+        f.write_all(&body)?;
+        f.flush()?;
+        Ok(())
+    }
+
+    /// Reads an artifact, refusing other versions and corrupted files with a clear error.
+    pub fn load(path: &Path) -> anyhow::Result<Router> {
+        Ok(Self::load_checked(path)?)
+    }
+
+    pub fn load_checked(path: &Path) -> Result<Router, ArtifactError> {
+        let p = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| ArtifactError::Io { path: p.clone(), source })?;
+        let nl = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len());
+        let header = String::from_utf8_lossy(&bytes[..nl.min(200)]).to_string();
+        let mut parts = header.split(' ');
+        if parts.next() != Some(ARTIFACT_MAGIC) {
+            return Err(ArtifactError::NotARouter { path: p });
+        }
+        let version = parts.next().unwrap_or("").trim_start_matches('v');
+        if version != ARTIFACT_VERSION.to_string() {
+            return Err(ArtifactError::WrongVersion { path: p, found: version.to_string() });
+        }
+        let corrupt = |reason: String| ArtifactError::Corrupt { path: p.clone(), reason };
+        let expected = parts.next().and_then(|s| s.strip_prefix("sha256=")).ok_or_else(|| corrupt("header has no checksum".into()))?;
+        let body = bytes.get(nl + 1..).unwrap_or(&[]);
+        if hex::encode(Sha256::digest(body)) != expected.trim() {
+            return Err(corrupt("checksum mismatch (truncated or modified file)".into()));
+        }
+        let mut json = Vec::new();
+        flate2::read::GzDecoder::new(body).read_to_end(&mut json).map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
+        let r: Router = serde_json::from_slice(&json).map_err(|e| corrupt(format!("invalid body: {e}")))?;
+        if r.calibrators.len() != r.catalog.models.len() || r.completion_tokens.len() != r.catalog.models.len() {
+            return Err(corrupt("per-model tables do not match the catalogue".into()));
+        }
+        Ok(r)
+    }
+}
+
+/// Raw predictor output for many prompts (parallel).
+pub fn predict_all(p: &AnyPredictor, x: &[SparseVec]) -> Vec<Vec<f64>> {
+    use rayon::prelude::*;
+    x.par_iter().map(|v| p.predict(v)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::tests::two_models;
+    use crate::dataset::tests::rec;
+    use crate::policy::{decide, Constraints, Policy};
+
+    fn toy_dataset(n: usize, offset: usize) -> Dataset {
+        let mut rs = Vec::new();
+        for i in offset..offset + n {
+            let math = i % 2 == 0;
+            let mut a = rec(&format!("p{i}"), "weak", if math { 0.0 } else { 1.0 });
+            let mut b = rec(&format!("p{i}"), "strong", 1.0);
+            let text = if math { format!("prove the theorem about primes {i}") } else { format!("say hello to my friend {i}") };
+            a.prompt = text.clone();
+            b.prompt = text;
+            rs.push(a);
+            rs.push(b);
+        }
+        Dataset::from_records(&rs, &two_models()).unwrap()
+    }
+
+    #[test]
+    fn trains_predicts_routes_and_round_trips() {
+        let (train, val) = (toy_dataset(60, 0), toy_dataset(20, 1000));
+        for kind in [PredictorKind::Knn, PredictorKind::LogReg, PredictorKind::Mf] {
+            let r = Router::train(&train, &val, kind, FeatureKind::Ngram, None, None, 1).unwrap();
+            let f = r.featurize("say hello to my friend 7", None).unwrap();
+            let preds = r.predict(&f, 20);
+            assert_eq!(preds.len(), 2);
+            let d = decide(&preds, &Policy::Threshold { tau: 0.7 }, &Constraints::default());
+            assert_eq!(d.chosen.as_deref(), Some("weak"), "{kind}: {preds:?}");
+            let f = r.featurize("prove the theorem about primes 9", None).unwrap();
+            let d = decide(&r.predict(&f, 20), &Policy::Threshold { tau: 0.7 }, &Constraints::default());
+            assert_eq!(d.chosen.as_deref(), Some("strong"), "{kind}: {:?} {:?}", r.predict(&f, 20), r.info());
+
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("r.router");
+            r.save(&p).unwrap();
+            let back = Router::load(&p).unwrap();
+            assert_eq!(back.predict(&f, 20), r.predict(&f, 20));
+        }
+    }
+
+    #[test]
+    fn cold_start_learns_from_feedback() {
+        for kind in [PredictorKind::Knn, PredictorKind::LogReg] {
+            let mut r = if kind == PredictorKind::Knn {
+                Router::cold_start(two_models(), FeatureKind::Ngram)
+            } else {
+                Router::train(&toy_dataset(40, 0), &toy_dataset(10, 500), kind, FeatureKind::Ngram, None, None, 1).unwrap()
+            };
+            let f = r.featurize("translate this sentence into french", None).unwrap();
+            let before = r.predict(&f, 10)[1].p_success;
+            for _ in 0..10 {
+                r.add_feedback(&f, "strong", 0.0);
+            }
+            r.add_feedback(&f, "no-such-model", 1.0);
+            let after = r.predict(&f, 10)[1].p_success;
+            assert!(after < before - 0.3, "{kind}: {before} → {after}");
+        }
+        let r = Router::cold_start(two_models(), FeatureKind::Ngram);
+        let p = r.predict(&r.featurize("x", None).unwrap(), 10);
+        assert!(p[1].p_success > p[0].p_success && p[1].est_cost_usd > p[0].est_cost_usd);
+    }
+
+    #[test]
+    fn bad_artifacts_are_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.router");
+        let r = Router::cold_start(two_models(), FeatureKind::Ngram);
+        r.save(&p).unwrap();
+        let mut bytes = std::fs::read(&p).unwrap();
+
+        let n = bytes.len();
+        bytes[n - 5] ^= 0xff;
+        std::fs::write(&p, &bytes).unwrap();
+        let e = Router::load(&p).unwrap_err().to_string();
+        assert!(e.contains("corrupted") && e.contains("checksum"), "{e}");
+
+        let text = String::from_utf8_lossy(&bytes).replacen("conductor-router v1", "conductor-router v0", 1);
+        std::fs::write(&p, text.as_bytes()).unwrap();
+        let e = Router::load(&p).unwrap_err().to_string();
+        assert!(e.contains("version 0"), "{e}");
+
+        std::fs::write(&p, b"{\"hello\": 1}").unwrap();
+        assert!(Router::load(&p).unwrap_err().to_string().contains("not a conductor router"));
+        assert!(Router::load(&dir.path().join("missing")).unwrap_err().to_string().contains("cannot read"));
+    }
+}
