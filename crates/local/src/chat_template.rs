@@ -15,6 +15,16 @@ pub enum Role {
     Assistant,
 }
 
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
 /// One turn of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
@@ -59,8 +69,12 @@ impl ChatTemplate {
     /// The prompt text for `messages`, ending with the assistant's turn opener.
     pub fn render(&self, messages: &[ChatMessage]) -> anyhow::Result<String> {
         let tmpl = self.env.get_template("chat")?;
+        let turns: Vec<minijinja::Value> = messages
+            .iter()
+            .map(|m| context! { role => m.role.as_str(), content => m.content.clone() })
+            .collect();
         tmpl.render(context! {
-            messages => messages,
+            messages => minijinja::Value::from(turns),
             add_generation_prompt => true,
             tools => minijinja::Value::UNDEFINED,
         })

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Optional: the reference implementations the benchmarks compare against, in their own
+# virtualenv (.venv-bench) so the test environment stays small. llama-cpp-python builds
+# llama.cpp from source (several minutes on 2 cores); re-running is a no-op.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv-bench/bin/python ] || python3 -m venv .venv-bench
+if ! .venv-bench/bin/python -c 'import llama_cpp' 2>/dev/null; then
+  CMAKE_ARGS="-DGGML_NATIVE=ON" .venv-bench/bin/pip install --quiet --disable-pip-version-check "llama-cpp-python==${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
+fi
+echo "bench environment ready: .venv-bench"
