@@ -20,9 +20,18 @@ enum Command {
     Chat(cmd::local::ChatArgs),
     /// Print sentence embeddings (all-MiniLM-L6-v2) for the given texts.
     Embed(cmd::local::EmbedArgs),
+    /// Serve the OpenAI-compatible gateway (routes `model: "auto"` to the cheapest model predicted to answer well).
+    Serve(cmd::serve::ServeArgs),
+    /// Query the gateway's books: recent decisions, spend, savings, export for retraining.
+    Logs(cmd::logs::LogsArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
+    /// The router lab: convert benchmark data, evaluate, train, benchmark routers.
+    #[command(subcommand)]
+    Lab(cmd::lab::LabCommand),
+    /// Predict every model's success and cost for a prompt and show the routing decision.
+    Route(cmd::route::RouteArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -39,6 +48,10 @@ fn main() -> std::process::ExitCode {
         Command::Chat(a) => cmd::local::chat(a),
         Command::Embed(a) => cmd::local::embed(a),
         Command::Bench(c) => cmd::bench::run(c),
+        Command::Lab(c) => cmd::lab::run(c),
+        Command::Route(a) => cmd::route::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Logs(a) => cmd::logs::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

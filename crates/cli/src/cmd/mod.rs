@@ -1,7 +1,11 @@
 //! One file per subcommand group; each only parses arguments and prints results.
 
 pub mod bench;
+pub mod lab;
 pub mod local;
+pub mod route;
+pub mod logs;
+pub mod serve;
 
 use std::sync::Arc;
 

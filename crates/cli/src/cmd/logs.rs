@@ -1,0 +1,134 @@
+//! `conductor logs`: read the gateway's books — recent decisions, spend per key or model,
+//! savings versus always using the largest model, and an export of feedback as records
+//! (the JSONL format the lab trains on).
+
+use conductor_gateway::books::{Reader, SpendBy};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct LogsArgs {
+    /// SQLite books file written by `conductor serve`.
+    #[arg(long, default_value = "out/books.sqlite", global = true)]
+    pub books: PathBuf,
+    #[command(subcommand)]
+    pub command: LogsCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum LogsCommand {
+    /// The most recent decisions (one JSON object per line with --json).
+    Recent {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Requests, tokens and spend per API key or per model.
+    Spend {
+        #[arg(long, value_enum, default_value = "model")]
+        by: By,
+    },
+    /// Actual spend versus the same tokens at the largest model's price.
+    Savings,
+    /// Feedback joined with its decisions, as records JSONL for retraining.
+    Export {
+        /// Output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum By {
+    Key,
+    Model,
+}
+
+pub fn run(args: LogsArgs) -> anyhow::Result<()> {
+    if !args.books.is_file() {
+        anyhow::bail!("no books at {} (start `conductor serve` first, or pass --books)", args.books.display());
+    }
+    let r = Reader::open(&args.books)?;
+    let mut out = std::io::stdout().lock();
+    match args.command {
+        LogsCommand::Recent { limit, json } => {
+            for d in r.recent(limit)? {
+                if json {
+                    writeln!(out, "{d}")?;
+                } else {
+                    writeln!(
+                        out,
+                        "{}  {}  key={}  {} -> {}  {}  tokens={}+{}  ${:.6}  {:.0} ms  [{}]",
+                        d["ts_ms"],
+                        d["id"].as_str().unwrap_or(""),
+                        d["key_id"].as_str().unwrap_or(""),
+                        d["requested_model"].as_str().unwrap_or(""),
+                        d["chosen_model"].as_str().unwrap_or("-"),
+                        d["outcome"].as_str().unwrap_or(""),
+                        d["prompt_tokens"],
+                        d["completion_tokens"],
+                        d["cost_usd"].as_f64().unwrap_or(0.0),
+                        d["latency_ms"].as_f64().unwrap_or(0.0),
+                        d["reason"].as_str().unwrap_or(""),
+                    )?;
+                }
+            }
+        }
+        LogsCommand::Spend { by } => {
+            let rows = r.spend_by(match by {
+                By::Key => SpendBy::Key,
+                By::Model => SpendBy::Model,
+            })?;
+            writeln!(out, "{:<28} {:>9} {:>12} {:>12} {:>14}", "group", "requests", "prompt_tok", "compl_tok", "cost_usd")?;
+            for g in rows {
+                writeln!(
+                    out,
+                    "{:<28} {:>9} {:>12} {:>12} {:>14.6}",
+                    g["group"].as_str().unwrap_or(""),
+                    g["requests"],
+                    g["prompt_tokens"],
+                    g["completion_tokens"],
+                    g["cost_usd"].as_f64().unwrap_or(0.0)
+                )?;
+            }
+        }
+        LogsCommand::Savings => {
+            let (n, cost, baseline) = r.savings()?;
+            let saved = baseline - cost;
+            let pct = if baseline > 0.0 { 100.0 * saved / baseline } else { 0.0 };
+            writeln!(out, "answered requests:           {n}")?;
+            writeln!(out, "actual cost:                 ${cost:.6}")?;
+            writeln!(out, "always-largest-model cost:   ${baseline:.6}")?;
+            writeln!(out, "saved:                       ${saved:.6} ({pct:.1}%)")?;
+        }
+        LogsCommand::Export { out: path } => {
+            let mut w: Box<dyn Write> = match &path {
+                Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
+                None => Box::new(std::io::stdout()),
+            };
+            let mut n = 0;
+            for f in r.feedback()? {
+                let (Some(prompt), Some(model)) = (f.prompt, f.model) else { continue };
+                let rec = serde_json::json!({
+                    "prompt_id": format!("gateway/{}", f.decision_id),
+                    "dataset": "gateway",
+                    "prompt": prompt,
+                    "model": model,
+                    "score": f.score,
+                    "prompt_tokens": f.prompt_tokens,
+                    "completion_tokens": f.completion_tokens,
+                    "cost_usd": f.cost_usd,
+                    "latency_ms": f.latency_ms,
+                });
+                writeln!(w, "{rec}")?;
+                n += 1;
+            }
+            w.flush()?;
+            if path.is_some() {
+                eprintln!("exported {n} records");
+            }
+        }
+    }
+    Ok(())
+}

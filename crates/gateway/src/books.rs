@@ -1,0 +1,451 @@
+//! The books: every decision and every piece of feedback in one SQLite file (WAL).
+//!
+//! One writer thread owns the write connection. Decisions are queued to it and written
+//! in batches (one transaction per batch) so logging never sits on the request path.
+//! Feedback is different: the HTTP handler waits until its row is committed with
+//! `synchronous=FULL` before answering 2xx, so acknowledged feedback survives a SIGKILL
+//! or power loss. Because the queue is FIFO, a decision answered to a client is always
+//! written before any feedback about it.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS decisions (
+    id TEXT PRIMARY KEY,
+    ts_ms INTEGER NOT NULL,
+    key_id TEXT NOT NULL,
+    requested_model TEXT NOT NULL,
+    chosen_model TEXT,
+    policy TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    candidates TEXT NOT NULL,   -- JSON [{model, p_success, est_cost_usd}]
+    attempts TEXT NOT NULL,     -- JSON [{model, outcome, error}]
+    prompt TEXT,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    baseline_cost_usd REAL NOT NULL DEFAULT 0, -- same tokens at the largest model's price
+    latency_ms REAL NOT NULL DEFAULT 0,
+    stream INTEGER NOT NULL DEFAULT 0,
+    outcome TEXT NOT NULL,      -- ok | error | client_disconnected
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS decisions_key_ts ON decisions(key_id, ts_ms);
+CREATE INDEX IF NOT EXISTS decisions_ts ON decisions(ts_ms);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL,
+    decision_id TEXT NOT NULL REFERENCES decisions(id),
+    score REAL NOT NULL,
+    key_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feedback_decision ON feedback(decision_id);
+";
+
+/// One routed request, as written to the books.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionRow {
+    pub id: String,
+    pub ts_ms: i64,
+    pub key_id: String,
+    pub requested_model: String,
+    pub chosen_model: Option<String>,
+    pub policy: String,
+    pub reason: String,
+    pub candidates: serde_json::Value,
+    pub attempts: serde_json::Value,
+    pub prompt: Option<String>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_usd: f64,
+    pub baseline_cost_usd: f64,
+    pub latency_ms: f64,
+    pub stream: bool,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// What the feedback handler needs back to teach the router.
+#[derive(Debug, Clone)]
+pub struct FeedbackTarget {
+    pub prompt: Option<String>,
+    pub chosen_model: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BooksError {
+    #[error("unknown decision_id {0}")]
+    UnknownDecision(String),
+    #[error("books database error: {0}")]
+    Db(String),
+    #[error("books writer stopped")]
+    Closed,
+}
+
+enum Cmd {
+    Decision(Box<DecisionRow>),
+    Feedback { decision_id: String, score: f64, key_id: String, reply: oneshot::Sender<Result<FeedbackTarget, BooksError>> },
+    Flush(oneshot::Sender<()>),
+}
+
+/// Handle to the books; cheap to clone.
+#[derive(Clone)]
+pub struct Books {
+    tx: mpsc::Sender<Cmd>,
+    path: PathBuf,
+}
+
+/// Keeps the writer thread; dropping all [`Books`] handles and then calling
+/// [`BooksWriter::join`] flushes everything.
+pub struct BooksWriter {
+    handle: JoinHandle<()>,
+}
+
+impl BooksWriter {
+    pub fn join(self) {
+        let _ = self.handle.join();
+    }
+}
+
+/// Opens (creating if needed) a books database with WAL and FULL sync.
+pub fn open_connection(path: &Path) -> Result<Connection, BooksError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| BooksError::Db(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let conn = Connection::open(path).map_err(|e| BooksError::Db(format!("{}: {e}", path.display())))?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
+    conn.execute_batch(SCHEMA).map_err(db)?;
+    Ok(conn)
+}
+
+fn db(e: rusqlite::Error) -> BooksError {
+    BooksError::Db(e.to_string())
+}
+
+impl Books {
+    /// Opens the database and starts the writer thread.
+    pub fn open(path: &Path) -> Result<(Books, BooksWriter), BooksError> {
+        let conn = open_connection(path)?;
+        let (tx, rx) = mpsc::channel::<Cmd>();
+        let handle = std::thread::Builder::new()
+            .name("books-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| BooksError::Db(e.to_string()))?;
+        Ok((Books { tx, path: path.to_path_buf() }, BooksWriter { handle }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queues a decision row (returns at once).
+    pub fn record(&self, row: DecisionRow) {
+        if self.tx.send(Cmd::Decision(Box::new(row))).is_err() {
+            tracing::error!("books writer stopped; a decision was not recorded");
+        }
+    }
+
+    /// Writes feedback durably; resolves once committed.
+    pub async fn feedback(&self, decision_id: String, score: f64, key_id: String) -> Result<FeedbackTarget, BooksError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Cmd::Feedback { decision_id, score, key_id, reply }).map_err(|_| BooksError::Closed)?;
+        rx.await.map_err(|_| BooksError::Closed)?
+    }
+
+    /// Resolves once everything queued before it is committed.
+    pub async fn flush(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Cmd::Flush(reply)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 512 {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let mut replies: Vec<Box<dyn FnOnce(Option<&BooksError>)>> = Vec::new();
+        let result = (|| -> Result<(), BooksError> {
+            let txn = conn.transaction().map_err(db)?;
+            for cmd in batch {
+                match cmd {
+                    Cmd::Decision(row) => insert_decision(&txn, &row)?,
+                    Cmd::Feedback { decision_id, score, key_id, reply } => {
+                        let target = feedback_target(&txn, &decision_id)?;
+                        match target {
+                            None => {
+                                let _ = reply.send(Err(BooksError::UnknownDecision(decision_id)));
+                            }
+                            Some(t) => {
+                                txn.execute(
+                                    "INSERT INTO feedback (ts_ms, decision_id, score, key_id) VALUES (?1, ?2, ?3, ?4)",
+                                    params![crate::budget::now_ms(), decision_id, score, key_id],
+                                )
+                                .map_err(db)?;
+                                replies.push(Box::new(move |err: Option<&BooksError>| {
+                                    let _ = reply.send(match err {
+                                        None => Ok(t),
+                                        Some(e) => Err(BooksError::Db(e.to_string())),
+                                    });
+                                }));
+                            }
+                        }
+                    }
+                    Cmd::Flush(reply) => replies.push(Box::new(move |_| {
+                        let _ = reply.send(());
+                    })),
+                }
+            }
+            txn.commit().map_err(db)
+        })();
+        if let Err(e) = &result {
+            tracing::error!("books write failed: {e}");
+        }
+        // Replies go out only after the commit: 2xx means durable.
+        for r in replies {
+            r(result.as_ref().err());
+        }
+    }
+}
+
+fn insert_decision(c: &Connection, r: &DecisionRow) -> Result<(), BooksError> {
+    c.execute(
+        "INSERT OR REPLACE INTO decisions (id, ts_ms, key_id, requested_model, chosen_model, policy, reason, candidates,
+            attempts, prompt, prompt_tokens, completion_tokens, cost_usd, baseline_cost_usd, latency_ms, stream, outcome, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        params![
+            r.id,
+            r.ts_ms,
+            r.key_id,
+            r.requested_model,
+            r.chosen_model,
+            r.policy,
+            r.reason,
+            r.candidates.to_string(),
+            r.attempts.to_string(),
+            r.prompt,
+            r.prompt_tokens as i64,
+            r.completion_tokens as i64,
+            r.cost_usd,
+            r.baseline_cost_usd,
+            r.latency_ms,
+            r.stream as i64,
+            r.outcome,
+            r.error
+        ],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+fn feedback_target(c: &Connection, id: &str) -> Result<Option<FeedbackTarget>, BooksError> {
+    c.query_row("SELECT prompt, chosen_model FROM decisions WHERE id = ?1", [id], |row| {
+        Ok(FeedbackTarget { prompt: row.get(0)?, chosen_model: row.get(1)? })
+    })
+    .optional()
+    .map_err(db)
+}
+
+/// Read-only queries (start-up replay, budgets, `conductor logs`).
+pub struct Reader {
+    conn: Connection,
+}
+
+/// One feedback row joined with its decision.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedbackRecord {
+    pub decision_id: String,
+    pub ts_ms: i64,
+    pub prompt: Option<String>,
+    pub model: Option<String>,
+    pub score: f64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_usd: f64,
+    pub latency_ms: f64,
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Reader, BooksError> {
+        Ok(Reader { conn: open_connection(path)? })
+    }
+
+    /// USD spent by a key since `since_ms`.
+    pub fn spent_since(&self, key_id: &str, since_ms: i64) -> f64 {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(SUM(cost_usd), 0) FROM decisions WHERE key_id = ?1 AND ts_ms >= ?2",
+                params![key_id, since_ms],
+                |r| r.get(0),
+            )
+            .unwrap_or(0.0)
+    }
+
+    /// All feedback in the order it was given, with its decision.
+    pub fn feedback(&self) -> Result<Vec<FeedbackRecord>, BooksError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT f.decision_id, f.ts_ms, d.prompt, d.chosen_model, f.score, d.prompt_tokens, d.completion_tokens,
+                        d.cost_usd, d.latency_ms
+                 FROM feedback f JOIN decisions d ON d.id = f.decision_id ORDER BY f.id",
+            )
+            .map_err(db)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(FeedbackRecord {
+                    decision_id: r.get(0)?,
+                    ts_ms: r.get(1)?,
+                    prompt: r.get(2)?,
+                    model: r.get(3)?,
+                    score: r.get(4)?,
+                    prompt_tokens: r.get::<_, i64>(5)? as u64,
+                    completion_tokens: r.get::<_, i64>(6)? as u64,
+                    cost_usd: r.get(7)?,
+                    latency_ms: r.get(8)?,
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)
+    }
+
+    pub fn feedback_count(&self) -> Result<u64, BooksError> {
+        self.conn.query_row("SELECT COUNT(*) FROM feedback", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(db)
+    }
+
+    /// The most recent decisions, newest first.
+    pub fn recent(&self, limit: usize) -> Result<Vec<serde_json::Value>, BooksError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, ts_ms, key_id, requested_model, chosen_model, policy, reason, prompt_tokens, completion_tokens,
+                        cost_usd, latency_ms, stream, outcome, error, candidates, attempts
+                 FROM decisions ORDER BY ts_ms DESC, rowid DESC LIMIT ?1",
+            )
+            .map_err(db)?;
+        let rows = st
+            .query_map([limit as i64], |r| {
+                Ok(serde_json::json!({
+                    "id": r.get::<_, String>(0)?,
+                    "ts_ms": r.get::<_, i64>(1)?,
+                    "key_id": r.get::<_, String>(2)?,
+                    "requested_model": r.get::<_, String>(3)?,
+                    "chosen_model": r.get::<_, Option<String>>(4)?,
+                    "policy": r.get::<_, String>(5)?,
+                    "reason": r.get::<_, String>(6)?,
+                    "prompt_tokens": r.get::<_, i64>(7)?,
+                    "completion_tokens": r.get::<_, i64>(8)?,
+                    "cost_usd": r.get::<_, f64>(9)?,
+                    "latency_ms": r.get::<_, f64>(10)?,
+                    "stream": r.get::<_, i64>(11)? != 0,
+                    "outcome": r.get::<_, String>(12)?,
+                    "error": r.get::<_, Option<String>>(13)?,
+                    "candidates": serde_json::from_str::<serde_json::Value>(&r.get::<_, String>(14)?).unwrap_or_default(),
+                    "attempts": serde_json::from_str::<serde_json::Value>(&r.get::<_, String>(15)?).unwrap_or_default(),
+                }))
+            })
+            .map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)
+    }
+
+    /// Requests, tokens and spend grouped by `key_id` or `chosen_model`.
+    pub fn spend_by(&self, column: SpendBy) -> Result<Vec<serde_json::Value>, BooksError> {
+        let col = match column {
+            SpendBy::Key => "key_id",
+            SpendBy::Model => "COALESCE(chosen_model, '(none)')",
+        };
+        let sql = format!(
+            "SELECT {col}, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd), SUM(baseline_cost_usd)
+             FROM decisions GROUP BY 1 ORDER BY 5 DESC"
+        );
+        let mut st = self.conn.prepare(&sql).map_err(db)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(serde_json::json!({
+                    "group": r.get::<_, String>(0)?,
+                    "requests": r.get::<_, i64>(1)?,
+                    "prompt_tokens": r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+                    "completion_tokens": r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                    "cost_usd": r.get::<_, Option<f64>>(4)?.unwrap_or(0.0),
+                    "largest_model_cost_usd": r.get::<_, Option<f64>>(5)?.unwrap_or(0.0),
+                }))
+            })
+            .map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)
+    }
+
+    /// Total actual cost vs. the cost of the same tokens at the largest model's price.
+    pub fn savings(&self) -> Result<(u64, f64, f64), BooksError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(cost_usd),0), COALESCE(SUM(baseline_cost_usd),0) FROM decisions WHERE outcome = 'ok'",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(db)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum SpendBy {
+    Key,
+    Model,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str) -> DecisionRow {
+        DecisionRow {
+            id: id.into(),
+            ts_ms: 1,
+            key_id: "k".into(),
+            requested_model: "auto".into(),
+            chosen_model: Some("m".into()),
+            policy: "quality".into(),
+            reason: "r".into(),
+            candidates: serde_json::json!([]),
+            attempts: serde_json::json!([]),
+            prompt: Some("hello".into()),
+            prompt_tokens: 3,
+            completion_tokens: 4,
+            cost_usd: 0.5,
+            baseline_cost_usd: 1.0,
+            latency_ms: 2.0,
+            stream: false,
+            outcome: "ok".into(),
+            error: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn feedback_after_decision_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.sqlite");
+        let (books, writer) = Books::open(&path).unwrap();
+        books.record(row("d1"));
+        let t = books.feedback("d1".into(), 0.75, "k".into()).await.unwrap();
+        assert_eq!(t.chosen_model.as_deref(), Some("m"));
+        assert!(matches!(books.feedback("nope".into(), 1.0, "k".into()).await, Err(BooksError::UnknownDecision(_))));
+        let r = Reader::open(&path).unwrap();
+        assert_eq!(r.feedback().unwrap().len(), 1);
+        assert_eq!(r.spent_since("k", 0), 0.5);
+        assert_eq!(r.savings().unwrap(), (1, 0.5, 1.0));
+        drop(books);
+        writer.join();
+    }
+}

@@ -1,0 +1,192 @@
+//! Per-key spending limits, enforced *before* a call. A request reserves an upper bound
+//! of its cost (prompt bytes as tokens — a byte-level tokenizer never makes more tokens
+//! than bytes — plus the completion limit, at the priciest candidate model), and settles
+//! to the real cost afterwards. Reservations count against the budget while in flight,
+//! so any number of concurrent requests cannot together spend more than the budget.
+
+use crate::config::KeyConfig;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Period {
+    Day,
+    Month,
+    Total,
+}
+
+impl Period {
+    pub fn parse(s: &str) -> Period {
+        match s {
+            "day" => Period::Day,
+            "total" => Period::Total,
+            _ => Period::Month,
+        }
+    }
+
+    /// Start of the period containing `now_ms` (UTC), in ms since the epoch.
+    pub fn start_ms(self, now_ms: i64) -> i64 {
+        const DAY: i64 = 86_400_000;
+        match self {
+            Period::Total => 0,
+            Period::Day => now_ms.div_euclid(DAY) * DAY,
+            Period::Month => {
+                let days = now_ms.div_euclid(DAY);
+                let (y, m, _) = civil_from_days(days);
+                days_from_civil(y, m, 1) * DAY
+            }
+        }
+    }
+}
+
+// Howard Hinnant's date algorithms (proleptic Gregorian, days since 1970-01-01).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[derive(Debug)]
+struct Account {
+    limit: f64,
+    period: Period,
+    period_start: i64,
+    spent: f64,
+    reserved: f64,
+}
+
+/// Budgets of all keys that have one.
+pub struct Budgets {
+    accounts: Mutex<HashMap<String, Account>>,
+}
+
+/// Money set aside for one in-flight request; hand it back with [`Budgets::settle`].
+#[derive(Debug)]
+pub struct Reservation {
+    key_id: String,
+    amount: f64,
+    period_start: i64,
+}
+
+impl Reservation {
+    pub fn amount(&self) -> f64 {
+        self.amount
+    }
+}
+
+/// Refusal: how much was asked and how much is left.
+#[derive(Debug)]
+pub struct OverBudget {
+    pub needed: f64,
+    pub remaining: f64,
+    pub limit: f64,
+}
+
+impl Budgets {
+    /// `spent_since(key_id, period_start_ms)` returns what the books say was already spent,
+    /// so a restart does not reset budgets.
+    pub fn new(keys: &[KeyConfig], spent_since: impl Fn(&str, i64) -> f64) -> Budgets {
+        let now = now_ms();
+        let mut accounts = HashMap::new();
+        for k in keys {
+            if let Some(limit) = k.budget_usd {
+                let period = Period::parse(&k.budget_period);
+                let start = period.start_ms(now);
+                let spent = spent_since(&k.id, start);
+                accounts.insert(k.id.clone(), Account { limit, period, period_start: start, spent, reserved: 0.0 });
+            }
+        }
+        Budgets { accounts: Mutex::new(accounts) }
+    }
+
+    /// Sets aside `amount` for `key_id`, or refuses if that would exceed the budget.
+    /// Keys without a budget always succeed.
+    pub fn reserve(&self, key_id: &str, amount: f64) -> Result<Option<Reservation>, OverBudget> {
+        let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(a) = accounts.get_mut(key_id) else { return Ok(None) };
+        let start = a.period.start_ms(now_ms());
+        if start != a.period_start {
+            a.period_start = start;
+            a.spent = 0.0;
+        }
+        let remaining = a.limit - a.spent - a.reserved;
+        if amount > remaining + 1e-12 {
+            return Err(OverBudget { needed: amount, remaining: remaining.max(0.0), limit: a.limit });
+        }
+        a.reserved += amount;
+        Ok(Some(Reservation { key_id: key_id.to_string(), amount, period_start: a.period_start }))
+    }
+
+    /// Releases a reservation and books the actual cost.
+    pub fn settle(&self, r: Reservation, actual: f64) {
+        let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = accounts.get_mut(&r.key_id) {
+            if a.period_start == r.period_start {
+                a.reserved = (a.reserved - r.amount).max(0.0);
+                a.spent += actual;
+            }
+        }
+    }
+
+    /// (spent, reserved, limit) of a key, for tests and `/metrics`.
+    pub fn snapshot(&self) -> Vec<(String, f64, f64, f64)> {
+        let accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        accounts.iter().map(|(k, a)| (k.clone(), a.spent, a.reserved, a.limit)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(budget: f64) -> KeyConfig {
+        KeyConfig {
+            id: "k".into(),
+            key: Some("s".into()),
+            key_sha256: None,
+            key_env: None,
+            allowed_models: vec![],
+            budget_usd: Some(budget),
+            budget_period: "day".into(),
+        }
+    }
+
+    #[test]
+    fn reservations_cannot_overspend() {
+        let b = Budgets::new(&[key(1.0)], |_, _| 0.25);
+        let r1 = b.reserve("k", 0.5).unwrap().unwrap();
+        assert!(b.reserve("k", 0.5).is_err(), "0.25 spent + 0.5 reserved leaves 0.25");
+        b.settle(r1, 0.1);
+        assert!(b.reserve("k", 0.6).unwrap().is_some());
+        assert!(b.reserve("other", 100.0).unwrap().is_none());
+    }
+
+    #[test]
+    fn month_start() {
+        // 2024-03-15T12:00:00Z → 2024-03-01T00:00:00Z
+        assert_eq!(Period::Month.start_ms(1_710_504_000_000), 1_709_251_200_000);
+        assert_eq!(Period::Day.start_ms(1_710_504_000_000), 1_710_460_800_000);
+    }
+}

@@ -1,0 +1,144 @@
+//! Calling models with retries, timeouts and fallback. For each model in the plan's
+//! order: skip it if its breaker is open or its queue is full; otherwise call it,
+//! retrying transient failures (connection errors, 5xx, 429, timeouts) with jittered
+//! backoff; if it still fails, fall back to the next model. The client sees an error
+//! only when every candidate failed, and then the error of the last one tried.
+//!
+//! For streams, "succeeded" means the first event arrived in time: until then nothing
+//! was sent to the client, so falling back is invisible. After it, the stream is
+//! committed to that model.
+
+use crate::error::ApiError;
+use crate::reliability::backoff;
+use crate::reliability::queue::Slot;
+use crate::registry::Served;
+use crate::state::AppState;
+use crate::ticket::{Attempt, Ticket};
+use conductor_providers::{ChatRequest, ChatResponse, EventStream, ProviderError, StreamEvent};
+use futures::StreamExt;
+use std::time::{Duration, Instant};
+
+/// A stream that has produced its first event.
+pub struct Started {
+    pub first: StreamEvent,
+    pub rest: EventStream,
+    /// Holds the model's queue slot until the stream ends.
+    pub slot: Slot,
+    /// When the whole call must be over.
+    pub deadline: tokio::time::Instant,
+}
+
+pub enum Answer {
+    Whole(ChatResponse),
+    Stream(Started),
+}
+
+/// The request for one model: its upstream name and a bounded `max_tokens`.
+pub fn request_for(m: &Served, base: &ChatRequest) -> ChatRequest {
+    let mut r = base.clone();
+    r.model = m.upstream_model.clone();
+    r.max_tokens = Some(base.max_tokens.unwrap_or(m.limits.default_max_tokens));
+    r
+}
+
+/// One call's result before it is paired with its queue slot.
+enum Call {
+    Whole(ChatResponse),
+    Stream(StreamEvent, EventStream, tokio::time::Instant),
+}
+
+async fn call_once(m: &Served, req: ChatRequest, stream: bool, started: Instant) -> Result<Call, ProviderError> {
+    let total = m.limits.total;
+    let deadline = tokio::time::Instant::from_std(started) + total;
+    if !stream {
+        let r = tokio::time::timeout(total, m.provider.complete(req))
+            .await
+            .map_err(|_| ProviderError::Timeout(format!("no complete answer within {} ms", total.as_millis())))??;
+        return Ok(Call::Whole(r));
+    }
+    let ft = m.limits.first_token.min(total);
+    let fut = async {
+        let mut s = m.provider.stream(req).await?;
+        match s.next().await {
+            Some(Ok(ev)) => Ok((ev, s)),
+            Some(Err(e)) => Err(e),
+            None => Err(ProviderError::StreamCut("stream ended before the first token".into())),
+        }
+    };
+    let (first, rest) = tokio::time::timeout(ft, fut)
+        .await
+        .map_err(|_| ProviderError::Timeout(format!("no first token within {} ms", ft.as_millis())))??;
+    Ok(Call::Stream(first, rest, deadline))
+}
+
+/// Tries the plan's models in order; records every attempt on the ticket.
+pub async fn run(state: &AppState, ticket: &mut Ticket, base: &ChatRequest, stream: bool) -> Result<Answer, ApiError> {
+    let rel = &state.config.reliability;
+    let (base_delay, max_delay) = (Duration::from_millis(rel.retry_base_ms), Duration::from_millis(rel.retry_max_ms));
+    let mut last: Option<ApiError> = None;
+    let ranked = ticket.plan.ranked.clone();
+    for id in &ranked {
+        let Some(m) = state.registry.get(id).cloned() else { continue };
+        if !m.breaker.allow() {
+            ticket.attempts.push(Attempt { model: id.clone(), outcome: "skipped", error: Some("circuit breaker open".into()) });
+            state.metrics.error(id, "circuit_open");
+            last = Some(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "circuit_open",
+                format!("model {id} is failing and temporarily out of rotation; retry later"),
+            ));
+            continue;
+        }
+        let slot = match m.queue.acquire().await {
+            Ok(s) => s,
+            Err(full) => {
+                ticket.attempts.push(Attempt { model: id.clone(), outcome: "skipped", error: Some("queue full".into()) });
+                state.metrics.error(id, "queue_full");
+                let retry = 1 + (full.waiting / m.limits.concurrency.max(1)).min(60) as u64 / 8;
+                last = Some(ApiError::rate_limited(
+                    "queue_full",
+                    format!("model {id} has {} requests waiting; retry after {retry}s", full.waiting),
+                    retry,
+                ));
+                continue;
+            }
+        };
+        let req = request_for(&m, base);
+        let mut try_no = 0;
+        loop {
+            let started = Instant::now();
+            match call_once(&m, req.clone(), stream, started).await {
+                Ok(call) => {
+                    m.breaker.success();
+                    ticket.attempts.push(Attempt { model: id.clone(), outcome: "ok", error: None });
+                    ticket.chosen = Some(m.clone());
+                    return Ok(match call {
+                        Call::Whole(r) => Answer::Whole(r),
+                        Call::Stream(first, rest, deadline) => Answer::Stream(Started { first, rest, slot, deadline }),
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(model = %id, attempt = try_no, "model call failed: {e}");
+                    state.metrics.error(id, e.kind());
+                    ticket.attempts.push(Attempt { model: id.clone(), outcome: "error", error: Some(e.to_string()) });
+                    if e.is_model_fault() {
+                        m.breaker.failure();
+                    }
+                    last = Some(ApiError::from_provider(id, &e));
+                    if e.is_retryable() && try_no < m.limits.max_retries && m.breaker.allow() {
+                        let ra = match &e {
+                            ProviderError::Status { retry_after, .. } => *retry_after,
+                            _ => None,
+                        };
+                        tokio::time::sleep(backoff::delay(try_no, base_delay, max_delay, ra)).await;
+                        try_no += 1;
+                        continue;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| ApiError::internal("no model to try")))
+}

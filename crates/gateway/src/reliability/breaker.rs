@@ -1,0 +1,86 @@
+//! A circuit breaker per model: after `threshold` consecutive failures the model is
+//! skipped (the router's next choice answers instead) for `cooldown`; then one probe
+//! request is let through, and its outcome closes or re-opens the breaker.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum State {
+    Closed { failures: u32 },
+    Open { until: Instant },
+    /// Cooldown over; one probe is in flight.
+    HalfOpen,
+}
+
+pub struct Breaker {
+    state: Mutex<State>,
+    threshold: u32,
+    cooldown: Duration,
+}
+
+impl Breaker {
+    pub fn new(threshold: u32, cooldown: Duration) -> Breaker {
+        Breaker { state: Mutex::new(State::Closed { failures: 0 }), threshold: threshold.max(1), cooldown }
+    }
+
+    /// May a request go to this model now? Moving from open to half-open admits exactly
+    /// one caller (the probe).
+    pub fn allow(&self) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match *s {
+            State::Closed { .. } => true,
+            State::HalfOpen => false,
+            State::Open { until } => {
+                if Instant::now() >= until {
+                    *s = State::HalfOpen;
+                    true
+                } else {
+                    false
+                }
+            }
+        }
+    }
+
+    pub fn success(&self) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = State::Closed { failures: 0 };
+    }
+
+    pub fn failure(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        *s = match *s {
+            State::Closed { failures } if failures + 1 < self.threshold => State::Closed { failures: failures + 1 },
+            _ => State::Open { until: Instant::now() + self.cooldown },
+        };
+    }
+
+    /// 0 closed, 1 open, 2 half-open (for `/metrics`).
+    pub fn gauge(&self) -> u8 {
+        match *self.state.lock().unwrap_or_else(|p| p.into_inner()) {
+            State::Closed { .. } => 0,
+            State::Open { .. } => 1,
+            State::HalfOpen => 2,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_after_threshold_and_probes_after_cooldown() {
+        let b = Breaker::new(2, Duration::from_millis(0));
+        b.failure();
+        assert!(b.allow());
+        b.failure();
+        // Cooldown of zero: the next caller is the probe, the one after it waits.
+        assert!(b.allow());
+        assert!(!b.allow());
+        b.success();
+        assert!(b.allow());
+        let b = Breaker::new(1, Duration::from_secs(3600));
+        b.failure();
+        assert!(!b.allow());
+    }
+}

@@ -1,0 +1,143 @@
+//! Start-up and shutdown: open the books, build the models and the router, replay
+//! persisted feedback into it, bind, serve until a signal, then finish in-flight
+//! requests (streams included) for up to `server.shutdown_grace_secs` and flush the books.
+
+use crate::books::{Books, Reader};
+use crate::budget::Budgets;
+use crate::config::Config;
+use crate::keys::KeyStore;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::routes;
+use crate::routing::LiveRouter;
+use crate::state::AppState;
+use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router as HttpRouter;
+use conductor_core::embedder::TextEmbedder;
+use conductor_core::router::{FeatureKind, Router};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The HTTP routes over a ready state.
+pub fn app(state: Arc<AppState>) -> HttpRouter {
+    let limit = state.config.server.max_body_bytes;
+    HttpRouter::new()
+        .route(routes::chat::ROUTE, post(routes::chat::handler))
+        .route(routes::feedback::ROUTE, post(routes::feedback::handler))
+        .route("/v1/models", get(routes::info::models))
+        .route("/healthz", get(routes::info::healthz))
+        .route("/metrics", get(routes::info::metrics))
+        .fallback(routes::info::not_found)
+        .method_not_allowed_fallback(routes::info::method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Builds everything `serve` needs. Returns the state and the books writer to join
+/// after shutdown.
+pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::BooksWriter)> {
+    let registry = Registry::build(&config)?;
+    if registry.all().is_empty() {
+        anyhow::bail!(
+            "no models to serve: the local library has no model files (run `bash scripts/setup.sh`) and the config declares no [[models]]"
+        );
+    }
+    let (books, writer) = Books::open(&config.books.path).context("opening the books (config key `books.path`)")?;
+    let reader = Reader::open(&config.books.path)?;
+
+    let feature_kind: FeatureKind = config.router.features.parse().map_err(|e: anyhow::Error| anyhow::anyhow!("config key `router.features`: {e}"))?;
+    let router = match &config.router.artifact {
+        Some(p) => Router::load(p).with_context(|| format!("config key `router.artifact`: {}", p.display()))?,
+        None => Router::cold_start(registry.catalog(), feature_kind),
+    };
+    let embedder: Option<Arc<dyn TextEmbedder>> = if router.feature_kind() == FeatureKind::MiniLm {
+        let lib = registry
+            .library
+            .clone()
+            .unwrap_or_else(|| Arc::new(conductor_local::Library::from_env()));
+        Some(lib.embedder().context("router features need the MiniLM embedder")?)
+    } else {
+        None
+    };
+    let live = LiveRouter::new(router, embedder);
+    // Replay feedback so a restart keeps what the router learned.
+    let mut replayed = 0;
+    for f in reader.feedback()? {
+        if let (Some(p), Some(m)) = (&f.prompt, &f.model) {
+            if live.add_feedback(p, m, f.score).is_ok() {
+                replayed += 1;
+            }
+        }
+    }
+    tracing::info!(replayed, "feedback replayed into the router");
+    let budgets = Budgets::new(&config.keys, |k, since| reader.spent_since(k, since));
+    let state = AppState {
+        keys: KeyStore::from_config(&config.keys),
+        registry,
+        router: live,
+        budgets,
+        books,
+        metrics: Metrics::default(),
+        config,
+    };
+    Ok((Arc::new(state), writer))
+}
+
+/// Serves until `shutdown` resolves. `on_bound` gets the actual address (port 0 → chosen).
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
+    let listen: SocketAddr = config.server.listen.parse().context("config key `server.listen`")?;
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let (state, writer) = build(config)?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    on_bound(listener.local_addr()?);
+
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app(state.clone())).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    let mut rx2 = rx.clone();
+    tokio::select! {
+        r = server => r.context("server failed")?,
+        _ = async move {
+            let _ = rx2.wait_for(|v| *v).await;
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!("shutdown grace period over; dropping remaining connections"),
+    }
+    drop(rx);
+    state.books.flush().await;
+    drop(state);
+    // Remaining handles (in tasks already cancelled) drop soon; the writer drains its queue.
+    tokio::task::spawn_blocking(move || writer.join()).await.ok();
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,19 @@
+//! Everything a request handler needs, shared behind one `Arc`.
+
+use crate::books::Books;
+use crate::budget::Budgets;
+use crate::config::Config;
+use crate::keys::KeyStore;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::routing::LiveRouter;
+
+pub struct AppState {
+    pub config: Config,
+    pub registry: Registry,
+    pub router: LiveRouter,
+    pub keys: KeyStore,
+    pub budgets: Budgets,
+    pub books: Books,
+    pub metrics: Metrics,
+}
