@@ -113,6 +113,11 @@ impl Dataset {
         self.rows.iter().map(|r| r.scores.clone()).collect()
     }
 
+    /// Scores with missing entries as 0 (for evaluation sets, which keep complete rows only).
+    pub fn targets_complete(&self) -> Vec<Vec<f64>> {
+        self.rows.iter().map(|r| r.scores.iter().map(|s| s.unwrap_or(0.0)).collect()).collect()
+    }
+
     pub fn texts(&self) -> Vec<&str> {
         self.rows.iter().map(|r| r.text.as_str()).collect()
     }

@@ -8,6 +8,7 @@
 //! * AIQ = area under the upper convex hull of (cost, quality) points over the
 //!   normalised cost range [cheapest model's cost, most expensive model's cost].
 
+use crate::policy::{choose_index, Policy};
 use serde::{Deserialize, Serialize};
 
 /// One operating point of a routing policy on a set of prompts.
@@ -75,18 +76,9 @@ impl Outcomes<'_> {
     }
 }
 
-/// Choice of the cost-trade-off policy for one prompt: argmax p − λ·cost, cheaper on ties.
-pub fn tradeoff_choice(p: &[f64], cost: &[f64], lambda: f64) -> usize {
-    (0..p.len())
-        .max_by(|&a, &b| {
-            let (ua, ub) = (p[a] - lambda * cost[a], p[b] - lambda * cost[b]);
-            ua.total_cmp(&ub).then(cost[b].total_cmp(&cost[a]))
-        })
-        .unwrap_or(0)
-}
-
 /// Every λ at which some prompt's choice can change (pairwise indifference points), thinned
-/// to at most `max_points` quantiles, plus 0 and +∞.
+/// to at most `max_points` quantiles, plus 0 and `f64::MAX` (all cheapest; unlike +∞ it
+/// keeps 0 · λ finite for free models).
 pub fn lambda_grid(pred_p: &[Vec<f64>], pred_cost: &[Vec<f64>], max_points: usize) -> Vec<f64> {
     let mut l: Vec<f64> = Vec::new();
     for (p, c) in pred_p.iter().zip(pred_cost) {
@@ -109,19 +101,27 @@ pub fn lambda_grid(pred_p: &[Vec<f64>], pred_cost: &[Vec<f64>], max_points: usiz
         }
         grid.push(*l.last().unwrap_or(&0.0));
     }
-    grid.push(f64::INFINITY);
+    grid.push(f64::MAX);
     grid.dedup();
     grid
+}
+
+/// The operating point of one policy applied to every prompt's predictions.
+pub fn policy_point(pred_p: &[Vec<f64>], pred_cost: &[Vec<f64>], truth: &Outcomes, policy: &Policy) -> OperatingPoint {
+    let choices: Vec<usize> = pred_p.iter().zip(pred_cost).map(|(p, c)| choose_index(p, c, policy)).collect();
+    let param = match policy {
+        Policy::MaxQuality => 0.0,
+        Policy::CostTradeoff { lambda } => *lambda,
+        Policy::Threshold { tau } => *tau,
+    };
+    truth.evaluate(&choices, param)
 }
 
 /// Operating points of the cost-trade-off policy over a λ sweep.
 pub fn lambda_sweep(pred_p: &[Vec<f64>], pred_cost: &[Vec<f64>], truth: &Outcomes, max_points: usize) -> Vec<OperatingPoint> {
     lambda_grid(pred_p, pred_cost, max_points)
         .into_iter()
-        .map(|l| {
-            let choices: Vec<usize> = pred_p.iter().zip(pred_cost).map(|(p, c)| tradeoff_choice(p, c, l)).collect();
-            truth.evaluate(&choices, l)
-        })
+        .map(|lambda| policy_point(pred_p, pred_cost, truth, &Policy::CostTradeoff { lambda }))
         .collect()
 }
 

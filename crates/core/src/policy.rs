@@ -72,6 +72,30 @@ pub struct Decision {
     pub reason: String,
 }
 
+/// The policy's preference between two candidates given as (p_success, cost):
+/// `Less` means `a` is preferred. Ties always go to the cheaper model.
+fn prefer(policy: &Policy, a: (f64, f64), b: (f64, f64)) -> std::cmp::Ordering {
+    let cheaper = a.1.total_cmp(&b.1);
+    match policy {
+        Policy::MaxQuality => b.0.total_cmp(&a.0).then(cheaper),
+        Policy::CostTradeoff { lambda } => {
+            let u = |x: (f64, f64)| x.0 - lambda * x.1;
+            u(b).total_cmp(&u(a)).then(cheaper)
+        }
+        Policy::Threshold { tau } => {
+            // Models reaching τ, cheapest first; then the rest, most likely first.
+            let (ra, rb) = (a.0 >= *tau, b.0 >= *tau);
+            rb.cmp(&ra).then(if ra && rb { cheaper } else { b.0.total_cmp(&a.0).then(cheaper) })
+        }
+    }
+}
+
+/// Index of the model the policy picks from per-model success probabilities and costs,
+/// without constraints: the hot path of the lab's policy sweeps.
+pub fn choose_index(p: &[f64], cost: &[f64], policy: &Policy) -> usize {
+    (0..p.len()).min_by(|&a, &b| prefer(policy, (p[a], cost[a]), (p[b], cost[b]))).unwrap_or(0)
+}
+
 /// Applies the constraints, ranks eligible models by the policy, and abstains when
 /// the best available prediction is below `min_quality`.
 pub fn decide(preds: &[Prediction], policy: &Policy, c: &Constraints) -> Decision {
@@ -88,21 +112,7 @@ pub fn decide(preds: &[Prediction], policy: &Policy, c: &Constraints) -> Decisio
         };
     }
     let mut ranked = eligible.clone();
-    let cheaper_first = |a: &&Prediction, b: &&Prediction| a.est_cost_usd.total_cmp(&b.est_cost_usd);
-    match policy {
-        Policy::MaxQuality => ranked.sort_by(|a, b| b.p_success.total_cmp(&a.p_success).then(cheaper_first(a, b))),
-        Policy::CostTradeoff { lambda } => {
-            let u = |p: &Prediction| p.p_success - lambda * p.est_cost_usd;
-            ranked.sort_by(|a, b| u(b).total_cmp(&u(a)).then(cheaper_first(a, b)));
-        }
-        Policy::Threshold { tau } => {
-            // Models reaching τ, cheapest first; then the rest, most likely first.
-            ranked.sort_by(|a, b| {
-                let (ra, rb) = (a.p_success >= *tau, b.p_success >= *tau);
-                rb.cmp(&ra).then(if ra && rb { cheaper_first(a, b) } else { b.p_success.total_cmp(&a.p_success) })
-            });
-        }
-    }
+    ranked.sort_by(|a, b| prefer(policy, (a.p_success, a.est_cost_usd), (b.p_success, b.est_cost_usd)));
     let best_p = eligible.iter().map(|p| p.p_success).fold(f64::NEG_INFINITY, f64::max);
     let names: Vec<String> = ranked.iter().map(|p| p.model.clone()).collect();
     if let Some(minq) = c.min_quality.filter(|&m| best_p < m) {

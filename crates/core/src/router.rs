@@ -141,6 +141,11 @@ impl Router {
         self.featurizer.kind()
     }
 
+    /// Length of the dense vectors [`Router::featurize`] returns.
+    pub fn feature_dim(&self) -> usize {
+        self.featurizer.dim()
+    }
+
     pub fn info(&self) -> &TrainInfo {
         &self.info
     }
@@ -174,6 +179,11 @@ impl Router {
     /// One prediction per catalogue model, in catalogue order.
     pub fn predict(&self, features: &[f32], prompt_tokens: usize) -> Vec<Prediction> {
         self.predict_sparse(&SparseVec::from_dense(features), prompt_tokens)
+    }
+
+    /// Uncalibrated predictor output per model (for the lab's before/after calibration report).
+    pub fn raw_scores(&self, x: &SparseVec) -> Vec<f64> {
+        self.predictor.predict(x)
     }
 
     pub fn predict_sparse(&self, x: &SparseVec, prompt_tokens: usize) -> Vec<Prediction> {

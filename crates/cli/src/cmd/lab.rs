@@ -1,0 +1,234 @@
+//! `conductor lab convert|eval|train|bench`: the evaluation lab on the command line.
+//! Argument parsing and printing only; the work is in `conductor-lab` and `conductor-core`.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use conductor_core::catalog::Catalog;
+use conductor_core::embedder::TextEmbedder;
+use conductor_core::features::{EmbeddingCache, FeatureKind};
+use conductor_core::predictors::PredictorKind;
+use conductor_core::records::{self, Record};
+use conductor_core::router::Router;
+use conductor_core::split;
+use conductor_lab::eval::{run_eval, EvalConfig};
+use conductor_lab::{bench, convert, plot, table};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Subcommand)]
+pub enum LabCommand {
+    /// Convert the RouteLLM release (MMLU, GSM8K, MT-Bench) into records files.
+    Convert(ConvertArgs),
+    /// Train on training prompts, evaluate on held-out prompts: tables and plots.
+    Eval(EvalArgs),
+    /// Train a router on all given records and save the versioned artifact.
+    Train(TrainArgs),
+    /// Decision latency (p50/p99) with a large memory, and training time.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+pub struct ConvertArgs {
+    /// The `routellm` data folder.
+    #[arg(long, default_value = "../shared/data/routellm")]
+    routellm: PathBuf,
+    /// Output folder for `mmlu.jsonl`, `gsm8k.jsonl`, `mt_bench.jsonl`.
+    #[arg(long, default_value = "out/records")]
+    out: PathBuf,
+}
+
+#[derive(Args, Clone)]
+pub struct Common {
+    /// Records files (JSONL), comma-separated; they are evaluated together.
+    #[arg(long, value_delimiter = ',', required = true)]
+    records: Vec<PathBuf>,
+    /// Model catalogue (TOML).
+    #[arg(long, default_value = "catalog/routellm.toml")]
+    catalog: PathBuf,
+    /// Prompt features: ngram or minilm.
+    #[arg(long, default_value = "ngram")]
+    features: FeatureKind,
+    /// Seed of the prompt split and of training.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Disk cache for MiniLM embeddings.
+    #[arg(long, default_value = "out/embeddings")]
+    cache: PathBuf,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    common: Common,
+    /// knn, logreg or mf; comma-separated to run several.
+    #[arg(long, value_delimiter = ',', default_value = "knn")]
+    predictor: Vec<PredictorKind>,
+    /// k-fold cross-validation instead of one 60/20/20 train/validation/test split.
+    #[arg(long)]
+    folds: Option<usize>,
+    /// Output folder for the tables (Markdown, JSON) and plots (SVG, PNG).
+    #[arg(long, default_value = "out/lab")]
+    out: PathBuf,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long, default_value = "knn")]
+    predictor: PredictorKind,
+    /// Where to write the router artifact.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Stored outcomes in the kNN memory during the latency benchmark.
+    #[arg(long, default_value_t = 100_000)]
+    memory: usize,
+    /// Prompt length in tokens.
+    #[arg(long, default_value_t = 512)]
+    tokens: usize,
+    #[arg(long, default_value_t = 300)]
+    iterations: usize,
+    /// Output folder for `bench.json`.
+    #[arg(long, default_value = "out/lab")]
+    out: PathBuf,
+}
+
+pub fn run(cmd: LabCommand) -> anyhow::Result<()> {
+    match cmd {
+        LabCommand::Convert(a) => run_convert(a),
+        LabCommand::Eval(a) => run_eval_cmd(a),
+        LabCommand::Train(a) => run_train(a),
+        LabCommand::Bench(a) => run_bench(a),
+    }
+}
+
+fn run_convert(a: ConvertArgs) -> anyhow::Result<()> {
+    for c in convert::convert_all(&a.routellm)? {
+        let path = a.out.join(format!("{}.jsonl", c.dataset));
+        records::write_jsonl(&path, &c.records)?;
+        println!(
+            "{}: {} prompts, {} records, {} contaminated prompts dropped → {}",
+            c.dataset,
+            c.prompts,
+            c.records.len(),
+            c.dropped_contaminated,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Records, catalogue and (for MiniLM features) the embedder.
+struct Inputs {
+    records: Vec<Record>,
+    catalog: Catalog,
+    embedder: Option<Arc<dyn TextEmbedder>>,
+    cache: EmbeddingCache,
+}
+
+fn load_inputs(c: &Common) -> anyhow::Result<Inputs> {
+    let catalog = Catalog::load(&c.catalog)?;
+    let mut recs = Vec::new();
+    for p in &c.records {
+        recs.extend(records::read_jsonl(p)?);
+    }
+    let embedder = match c.features {
+        FeatureKind::MiniLm => Some(super::embedder().context("MiniLM features need the embedding model")?),
+        FeatureKind::Ngram => None,
+    };
+    Ok(Inputs { records: recs, catalog, embedder, cache: EmbeddingCache::new(&c.cache) })
+}
+
+fn file_stem(s: &str) -> String {
+    s.chars().map(|c| if c.is_alphanumeric() || c == '-' { c } else { '_' }).collect()
+}
+
+fn run_eval_cmd(a: EvalArgs) -> anyhow::Result<()> {
+    let inp = load_inputs(&a.common)?;
+    std::fs::create_dir_all(&a.out)?;
+    let mut summary = vec![table::SUMMARY_HEADER.to_string()];
+    let mut details = Vec::new();
+    for &predictor in &a.predictor {
+        let cfg = EvalConfig {
+            predictor,
+            features: a.common.features,
+            seed: a.common.seed,
+            folds: a.folds,
+            progress: !a.quiet,
+            ..EvalConfig::default()
+        };
+        let r = run_eval(&inp.records, &inp.catalog, &cfg, inp.embedder.as_deref(), Some(&inp.cache))?;
+        let stem = file_stem(&format!("{}_{}_{}", r.dataset, r.predictor, r.features));
+        let detail = table::detailed(&r);
+        println!("{detail}");
+        std::fs::write(a.out.join(format!("{stem}.md")), &detail)?;
+        std::fs::write(a.out.join(format!("{stem}.json")), serde_json::to_string_pretty(&r)?)?;
+        for p in plot::draw_all(&r, &a.out, &stem)? {
+            println!("plot: {}", p.display());
+        }
+        summary.push(table::summary_row(&r));
+        details.push(detail);
+    }
+    let summary = summary.join("\n");
+    println!("{summary}");
+    std::fs::write(a.out.join("summary.md"), format!("{summary}\n\n{}", details.join("\n")))?;
+    Ok(())
+}
+
+fn run_train(a: TrainArgs) -> anyhow::Result<()> {
+    let inp = load_inputs(&a.common)?;
+    let data = conductor_core::dataset::Dataset::from_records(&inp.records, &inp.catalog)?;
+    let s = split::train_val_test(data.rows.len(), 0.2, 0.0, a.common.seed);
+    let router = Router::train(
+        &data.subset(&s.train),
+        &data.subset(&s.val),
+        a.predictor,
+        a.common.features,
+        inp.embedder.as_deref(),
+        Some(&inp.cache),
+        a.common.seed,
+    )?;
+    router.save(&a.out)?;
+    let i = router.info();
+    println!(
+        "trained {} router ({}, {} features) on {} prompts, calibrated on {}; models: {} → {}",
+        i.predictor,
+        i.hyperparameters,
+        router.feature_kind(),
+        i.train_prompts,
+        i.val_prompts,
+        router.catalog().models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", "),
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn run_bench(a: BenchArgs) -> anyhow::Result<()> {
+    let inp = load_inputs(&a.common)?;
+    let e = inp.embedder.as_deref();
+    let lat = bench::decision_latency(&inp.records, &inp.catalog, a.common.features, e, a.memory, a.tokens, a.iterations)?;
+    println!(
+        "decision latency ({} features, {}-token prompt, {} stored outcomes, {} runs): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        a.common.features, lat.prompt_tokens, lat.memory_records, lat.iterations, lat.p50_ms, lat.p99_ms, lat.max_ms
+    );
+    let mut times = Vec::new();
+    for p in [PredictorKind::Knn, PredictorKind::LogReg, PredictorKind::Mf] {
+        let t = bench::training_time(&inp.records, &inp.catalog, p, a.common.features, e)?;
+        println!("training time {} ({} features, {} prompts): {:.2} s [{}]", t.predictor, t.features, t.prompts, t.seconds, t.hyperparameters);
+        times.push(t);
+    }
+    std::fs::create_dir_all(&a.out)?;
+    let path: &Path = &a.out.join(format!("bench_{}.json", a.common.features));
+    std::fs::write(path, serde_json::to_string_pretty(&serde_json::json!({ "latency": lat, "training": times }))?)?;
+    println!("written {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! Benchmarks: decision latency (featurize + predict + decide) with a large kNN memory,
+//! and training time. Printed as p50/p99, not asserted in tests.
+
+use conductor_core::catalog::Catalog;
+use conductor_core::dataset::Dataset;
+use conductor_core::embedder::TextEmbedder;
+use conductor_core::features::FeatureKind;
+use conductor_core::policy::{decide, Constraints, Policy};
+use conductor_core::predictors::PredictorKind;
+use conductor_core::records::Record;
+use conductor_core::router::Router;
+use conductor_core::split;
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyReport {
+    pub memory_records: usize,
+    pub prompt_tokens: usize,
+    pub iterations: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainTime {
+    pub predictor: String,
+    pub features: String,
+    pub prompts: usize,
+    pub seconds: f64,
+    pub hyperparameters: String,
+}
+
+/// A ~512-token prompt built from real dataset prompts (4 characters per token).
+pub fn long_prompt(records: &[Record], tokens: usize) -> String {
+    let mut s = String::new();
+    for r in records.iter().cycle().take(records.len().max(1) * 4) {
+        if s.len() >= tokens * 4 {
+            break;
+        }
+        s.push_str(&r.prompt);
+        s.push('\n');
+    }
+    s.chars().take(tokens * 4).collect()
+}
+
+/// Trains a kNN router on the records, fills its memory to `memory_records` stored
+/// outcomes by feeding the records' own features back as feedback (real prompts,
+/// repeated), then times `iterations` decisions on a `prompt_tokens`-token prompt.
+pub fn decision_latency(
+    records: &[Record],
+    catalog: &Catalog,
+    feature_kind: FeatureKind,
+    embedder: Option<&dyn TextEmbedder>,
+    memory_records: usize,
+    prompt_tokens: usize,
+    iterations: usize,
+) -> anyhow::Result<LatencyReport> {
+    let data = Dataset::from_records(records, catalog)?;
+    let s = split::train_val_test(data.rows.len(), 0.2, 0.0, 1);
+    let mut router = Router::train(&data.subset(&s.train), &data.subset(&s.val), PredictorKind::Knn, feature_kind, embedder, None, 1)?;
+    let rows_in_memory = s.train.len() * data.n_models();
+    let dim = router.feature_dim();
+    let x: Vec<Vec<f32>> = router.featurize_batch(&data.texts(), embedder, None)?.iter().map(|v| v.to_dense(dim)).collect();
+    let mut stored = rows_in_memory;
+    let mut i = 0;
+    while stored < memory_records {
+        let row = &data.rows[i % data.rows.len()];
+        let m = i % data.n_models();
+        router.add_feedback(&x[i % x.len()], &data.catalog.models[m].id, row.scores[m].unwrap_or(0.0));
+        stored += 1;
+        i += 1;
+    }
+    let prompt = long_prompt(records, prompt_tokens);
+    let policy = Policy::CostTradeoff { lambda: conductor_core::policy::DEFAULT_LAMBDA };
+    let mut times = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let t = Instant::now();
+        let f = router.featurize(&prompt, embedder)?;
+        let preds = router.predict(&f, prompt_tokens);
+        let d = decide(&preds, &policy, &Constraints::default());
+        std::hint::black_box(d);
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let q = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
+    Ok(LatencyReport { memory_records: stored, prompt_tokens, iterations, p50_ms: q(0.5), p99_ms: q(0.99), max_ms: q(1.0) })
+}
+
+/// Time to train (fit features, choose hyper-parameters, calibrate) on all records, 80/20
+/// train/validation.
+pub fn training_time(
+    records: &[Record],
+    catalog: &Catalog,
+    predictor: PredictorKind,
+    feature_kind: FeatureKind,
+    embedder: Option<&dyn TextEmbedder>,
+) -> anyhow::Result<TrainTime> {
+    let data = Dataset::from_records(records, catalog)?;
+    let s = split::train_val_test(data.rows.len(), 0.2, 0.0, 1);
+    let t = Instant::now();
+    let r = Router::train(&data.subset(&s.train), &data.subset(&s.val), predictor, feature_kind, embedder, None, 1)?;
+    Ok(TrainTime {
+        predictor: predictor.to_string(),
+        features: feature_kind.to_string(),
+        prompts: data.rows.len(),
+        seconds: t.elapsed().as_secs_f64(),
+        hyperparameters: r.info().hyperparameters.clone(),
+    })
+}

@@ -1,0 +1,274 @@
+//! The evaluation runner: train on training prompts, choose hyper-parameters and
+//! calibrate on validation prompts, and measure every policy on held-out test prompts
+//! (or on every prompt once, out of fold, with k-fold cross-validation).
+
+use crate::progress::Progress;
+use conductor_core::calibration::{self, CalibrationReport};
+use conductor_core::catalog::Catalog;
+use conductor_core::dataset::Dataset;
+use conductor_core::embedder::TextEmbedder;
+use conductor_core::features::{EmbeddingCache, FeatureKind};
+use conductor_core::metrics::{self, OperatingPoint, Outcomes};
+use conductor_core::policy::Policy;
+use conductor_core::predictors::PredictorKind;
+use conductor_core::records::Record;
+use conductor_core::router::Router;
+use conductor_core::split;
+use serde::Serialize;
+use std::time::Instant;
+
+/// Strong-call shares the threshold policy's τ is calibrated to (on validation prompts).
+pub const TARGET_SHARES: [f64; 4] = [0.1, 0.2, 0.3, 0.5];
+/// Operating points kept from the λ sweep.
+const SWEEP_POINTS: usize = 400;
+/// Fewer complete prompts than this cannot be split into train/validation/test sensibly.
+const MIN_PROMPTS: usize = 10;
+
+#[derive(Debug, Clone)]
+pub struct EvalConfig {
+    pub predictor: PredictorKind,
+    pub features: FeatureKind,
+    pub seed: u64,
+    pub val_frac: f64,
+    pub test_frac: f64,
+    /// `Some(k)`: k-fold cross-validation instead of one train/val/test split.
+    pub folds: Option<usize>,
+    pub progress: bool,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            predictor: PredictorKind::Knn,
+            features: FeatureKind::Ngram,
+            seed: 42,
+            val_frac: 0.2,
+            test_frac: 0.2,
+            folds: None,
+            progress: false,
+        }
+    }
+}
+
+/// Threshold policy with τ chosen on validation for a target strong-call share.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdPoint {
+    pub target_share: f64,
+    /// Mean over folds of the τ chosen on validation.
+    pub tau: f64,
+    pub test: OperatingPoint,
+    pub pgr: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelCalibration {
+    pub model: String,
+    pub raw: CalibrationReport,
+    pub calibrated: CalibrationReport,
+}
+
+/// Everything one evaluation measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub dataset: String,
+    pub predictor: String,
+    pub features: String,
+    pub protocol: String,
+    pub prompts: usize,
+    pub test_prompts: usize,
+    pub models: Vec<String>,
+    pub weak: usize,
+    pub strong: usize,
+    pub singles: Vec<OperatingPoint>,
+    pub oracle: OperatingPoint,
+    pub random: OperatingPoint,
+    pub router_points: Vec<OperatingPoint>,
+    pub max_quality: OperatingPoint,
+    pub pgr_curve: Vec<(f64, f64)>,
+    pub apgr: f64,
+    pub cpt50: Option<f64>,
+    pub cpt80: Option<f64>,
+    pub aiq: f64,
+    pub aiq_singles: f64,
+    pub thresholds: Vec<ThresholdPoint>,
+    pub calibration: Vec<ModelCalibration>,
+    /// Area under the risk–coverage curve when abstaining on the least confident prompts
+    /// (confidence = predicted success of the max-quality choice).
+    pub aurc: f64,
+    pub hallucination_at_05: f64,
+    pub train_seconds: f64,
+    pub hyperparameters: Vec<String>,
+}
+
+/// Per-prompt predictions on test prompts, gathered over folds.
+#[derive(Default)]
+struct Gathered {
+    rows: Vec<usize>,
+    p: Vec<Vec<f64>>,
+    raw: Vec<Vec<f64>>,
+    cost: Vec<Vec<f64>>,
+    taus: Vec<Vec<f64>>,
+}
+
+/// Runs one evaluation of `cfg.predictor` on `records`.
+pub fn run_eval(
+    records: &[Record],
+    catalog: &Catalog,
+    cfg: &EvalConfig,
+    embedder: Option<&dyn TextEmbedder>,
+    cache: Option<&EmbeddingCache>,
+) -> anyhow::Result<EvalReport> {
+    let full = Dataset::from_records(records, catalog)?;
+    let complete: Vec<usize> = (0..full.rows.len()).filter(|&i| full.rows[i].scores.iter().all(Option::is_some)).collect();
+    anyhow::ensure!(
+        complete.len() >= MIN_PROMPTS,
+        "only {} prompts have an outcome for every model; at least {MIN_PROMPTS} are needed to train, validate and test",
+        complete.len()
+    );
+    let data = full.subset(&complete);
+    let n = data.rows.len();
+    let splits = match cfg.folds {
+        Some(k) => split::k_fold(n, k, cfg.val_frac / (1.0 - cfg.test_frac), cfg.seed),
+        None => vec![split::train_val_test(n, cfg.val_frac, cfg.test_frac, cfg.seed)],
+    };
+    let protocol = match cfg.folds {
+        Some(k) => format!("{k}-fold CV (seed {})", cfg.seed),
+        None => format!("train/val/test {:.0}/{:.0}/{:.0} (seed {})", 100.0 * (1.0 - cfg.val_frac - cfg.test_frac), 100.0 * cfg.val_frac, 100.0 * cfg.test_frac, cfg.seed),
+    };
+    let (strong, weak) = (data.catalog.largest(), data.catalog.cheapest());
+    let mut g = Gathered::default();
+    let mut train_seconds = 0.0;
+    let mut hyper = Vec::new();
+    let bar = Progress::new(cfg.progress, splits.len() as u64, &format!("{} {} {}", data.rows[0].dataset, cfg.predictor, cfg.features));
+    for s in &splits {
+        let (train, val, test) = (data.subset(&s.train), data.subset(&s.val), data.subset(&s.test));
+        let t0 = Instant::now();
+        let router = Router::train(&train, &val, cfg.predictor, cfg.features, embedder, cache, cfg.seed)?;
+        train_seconds += t0.elapsed().as_secs_f64();
+        hyper.push(router.info().hyperparameters.clone());
+        let predict = |d: &Dataset| -> anyhow::Result<(Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<Vec<f64>>)> {
+            let x = router.featurize_batch(&d.texts(), embedder, cache)?;
+            let mut out = (Vec::new(), Vec::new(), Vec::new());
+            for (xi, row) in x.iter().zip(&d.rows) {
+                let preds = router.predict_sparse(xi, row.prompt_tokens);
+                out.0.push(preds.iter().map(|p| p.p_success).collect());
+                out.1.push(preds.iter().map(|p| p.est_cost_usd).collect());
+                out.2.push(router.raw_scores(xi));
+            }
+            Ok(out)
+        };
+        let (vp, vc, _) = predict(&val)?;
+        let val_truth = (val.targets_complete(), val.rows.iter().map(|r| r.costs.clone()).collect::<Vec<_>>());
+        let vt = Outcomes { scores: &val_truth.0, costs: &val_truth.1, strong };
+        g.taus.push(TARGET_SHARES.iter().map(|&t| calibrate_tau(&vp, &vc, &vt, t)).collect());
+        let (tp, tc, tr) = predict(&test)?;
+        g.rows.extend(s.test.iter().copied());
+        g.p.extend(tp);
+        g.cost.extend(tc);
+        g.raw.extend(tr);
+        bar.inc();
+    }
+    bar.finish();
+
+    // Threshold points are evaluated fold by fold (each fold's τ on its own test prompts).
+    let tested = data.subset(&g.rows);
+    let scores = tested.targets_complete();
+    let costs: Vec<Vec<f64>> = tested.rows.iter().map(|r| r.costs.clone()).collect();
+    let truth = Outcomes { scores: &scores, costs: &costs, strong };
+    let singles: Vec<OperatingPoint> = (0..data.n_models()).map(|m| truth.single(m)).collect();
+    let (q_weak, q_strong) = (singles[weak].quality, singles[strong].quality);
+    let router_points = metrics::lambda_sweep(&g.p, &g.cost, &truth, SWEEP_POINTS);
+    let pgr_curve = metrics::pgr_curve(&router_points, q_weak, q_strong);
+    let max_quality = metrics::policy_point(&g.p, &g.cost, &truth, &Policy::MaxQuality);
+    let (c_min, c_max) = singles.iter().fold((f64::INFINITY, 0.0f64), |(a, b), s| (a.min(s.cost), b.max(s.cost)));
+    let mut pts: Vec<(f64, f64)> = router_points.iter().map(|p| (p.cost, p.quality)).collect();
+    pts.extend(singles.iter().map(|s| (s.cost, s.quality)));
+    let aiq = metrics::aiq(&metrics::upper_hull(&pts), c_min, c_max);
+    let single_pts: Vec<(f64, f64)> = singles.iter().map(|s| (s.cost, s.quality)).collect();
+    let aiq_singles = metrics::aiq(&metrics::upper_hull(&single_pts), c_min, c_max);
+
+    let thresholds = threshold_points(&g, &splits, &truth, q_weak, q_strong);
+    let calibration = (0..data.n_models())
+        .map(|m| {
+            let y: Vec<f64> = scores.iter().map(|s| s[m]).collect();
+            let raw: Vec<f64> = g.raw.iter().map(|r| r[m]).collect();
+            let cal: Vec<f64> = g.p.iter().map(|r| r[m]).collect();
+            ModelCalibration {
+                model: data.catalog.models[m].id.clone(),
+                raw: calibration::report(&raw, &y),
+                calibrated: calibration::report(&cal, &y),
+            }
+        })
+        .collect();
+    let mq_choice: Vec<usize> = g.p.iter().zip(&g.cost).map(|(p, c)| conductor_core::policy::choose_index(p, c, &Policy::MaxQuality)).collect();
+    let conf: Vec<f64> = mq_choice.iter().zip(&g.p).map(|(&m, p)| p[m]).collect();
+    let realised: Vec<f64> = mq_choice.iter().zip(&scores).map(|(&m, s)| s[m]).collect();
+    let (_, aurc) = metrics::risk_coverage(&conf, &realised);
+
+    Ok(EvalReport {
+        dataset: data.rows[0].dataset.clone(),
+        predictor: cfg.predictor.to_string(),
+        features: cfg.features.to_string(),
+        protocol,
+        prompts: n,
+        test_prompts: g.rows.len(),
+        models: data.catalog.models.iter().map(|m| m.id.clone()).collect(),
+        weak,
+        strong,
+        oracle: truth.oracle(),
+        random: truth.random_uniform(),
+        singles,
+        max_quality,
+        apgr: metrics::apgr(&pgr_curve),
+        cpt50: metrics::cpt(&pgr_curve, 0.5),
+        cpt80: metrics::cpt(&pgr_curve, 0.8),
+        pgr_curve,
+        router_points,
+        aiq,
+        aiq_singles,
+        thresholds,
+        calibration,
+        aurc,
+        hallucination_at_05: metrics::hallucination_rate(&conf, &realised, 0.5),
+        train_seconds,
+        hyperparameters: hyper,
+    })
+}
+
+/// τ whose threshold policy sends about `target` of validation prompts to the strong
+/// model (bisection: a higher τ sends more prompts up).
+fn calibrate_tau(p: &[Vec<f64>], c: &[Vec<f64>], truth: &Outcomes, target: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0, 1.0);
+    for _ in 0..40 {
+        let mid = (lo + hi) / 2.0;
+        let share = metrics::policy_point(p, c, truth, &Policy::Threshold { tau: mid }).strong_share;
+        if share < target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo + hi) / 2.0
+}
+
+/// Applies each fold's validation-calibrated τ to that fold's test prompts.
+fn threshold_points(g: &Gathered, splits: &[split::Split], truth: &Outcomes, q_weak: f64, q_strong: f64) -> Vec<ThresholdPoint> {
+    TARGET_SHARES
+        .iter()
+        .enumerate()
+        .map(|(t, &target)| {
+            let mut choices = Vec::with_capacity(g.rows.len());
+            let mut start = 0;
+            for (f, s) in splits.iter().enumerate() {
+                let tau = g.taus[f][t];
+                for i in start..start + s.test.len() {
+                    choices.push(conductor_core::policy::choose_index(&g.p[i], &g.cost[i], &Policy::Threshold { tau }));
+                }
+                start += s.test.len();
+            }
+            let tau = g.taus.iter().map(|v| v[t]).sum::<f64>() / g.taus.len() as f64;
+            let test = truth.evaluate(&choices, tau);
+            ThresholdPoint { target_share: target, tau, pgr: metrics::pgr(test.quality, q_weak, q_strong), test }
+        })
+        .collect()
+}

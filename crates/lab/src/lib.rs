@@ -1,0 +1,11 @@
+//! conductor-lab: the evaluation lab. Converts the RouteLLM benchmark outcomes into
+//! records, trains and evaluates routers on held-out prompts, and draws cost–quality
+//! curves. Embeddings come in as `Option<&dyn TextEmbedder>` so this crate does not
+//! depend on the model runtime.
+
+pub mod bench;
+pub mod convert;
+pub mod eval;
+pub mod plot;
+pub mod progress;
+pub mod table;

@@ -1,0 +1,151 @@
+//! Cost–quality and PGR plots, each as SVG and PNG (plotters; PNG text needs the `ttf`
+//! feature and a system font from fontconfig).
+
+use crate::eval::EvalReport;
+use conductor_core::metrics::upper_hull;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::{Path, PathBuf};
+
+const SIZE: (u32, u32) = (900, 620);
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow::anyhow!("plotting failed: {e:?}")
+}
+
+/// Draws `<stem>_cost_quality` and `<stem>_pgr` in both formats; returns the file paths.
+pub fn draw_all(r: &EvalReport, dir: &Path, stem: &str) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut out = Vec::new();
+    for (name, f) in [("cost_quality", cost_quality as fn(&EvalReport, &Path) -> anyhow::Result<()>), ("pgr", pgr_curve)] {
+        for ext in ["svg", "png"] {
+            let p = dir.join(format!("{stem}_{name}.{ext}"));
+            f(r, &p)?;
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+fn with_backend(path: &Path, draw: impl Fn(DrawingArea<SVGBackend, Shift>) -> anyhow::Result<()>, draw_png: impl Fn(DrawingArea<BitMapBackend, Shift>) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    if path.extension().is_some_and(|e| e == "svg") {
+        let root = SVGBackend::new(path, SIZE).into_drawing_area();
+        draw(root)
+    } else {
+        let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+        draw_png(root)
+    }
+}
+
+/// Single models as points, oracle, the random-mixing line, the router's λ curve and its
+/// upper convex hull.
+pub fn cost_quality(r: &EvalReport, path: &Path) -> anyhow::Result<()> {
+    with_backend(path, |a| draw_cost_quality(r, a), |a| draw_cost_quality(r, a))
+}
+
+/// PGR against the share of calls to the strong model, with the random diagonal.
+pub fn pgr_curve(r: &EvalReport, path: &Path) -> anyhow::Result<()> {
+    with_backend(path, |a| draw_pgr(r, a), |a| draw_pgr(r, a))
+}
+
+fn title(r: &EvalReport) -> String {
+    format!("{}: {} router, {} features", r.dataset, r.predictor, r.features)
+}
+
+fn draw_cost_quality<DB: DrawingBackend>(r: &EvalReport, root: DrawingArea<DB, Shift>) -> anyhow::Result<()> {
+    root.fill(&WHITE).map_err(err)?;
+    let max_cost = r.singles.iter().map(|s| s.cost).chain(std::iter::once(r.oracle.cost)).fold(0.0, f64::max) * 1.08;
+    let qs = r.singles.iter().map(|s| s.quality).chain([r.oracle.quality, r.random.quality]).chain(r.router_points.iter().map(|p| p.quality));
+    let (qmin, qmax) = qs.fold((1.0f64, 0.0f64), |(a, b), q| (a.min(q), b.max(q)));
+    let pad = ((qmax - qmin) * 0.08).max(0.01);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title(r), ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..max_cost.max(1e-9), (qmin - pad).max(0.0)..(qmax + pad).min(1.05))
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("mean cost per prompt (USD)")
+        .y_desc("mean quality (score)")
+        .x_label_formatter(&|x| format!("{x:.4}"))
+        .draw()
+        .map_err(err)?;
+    let mut curve: Vec<(f64, f64)> = r.router_points.iter().map(|p| (p.cost, p.quality)).collect();
+    curve.sort_by(|a, b| a.0.total_cmp(&b.0));
+    chart
+        .draw_series(LineSeries::new(curve.clone(), BLUE.stroke_width(2)))
+        .map_err(err)?
+        .label("router (λ sweep)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+    let mut hull_pts = curve;
+    hull_pts.extend(r.singles.iter().map(|s| (s.cost, s.quality)));
+    chart
+        .draw_series(LineSeries::new(upper_hull(&hull_pts), GREEN.stroke_width(1)))
+        .map_err(err)?
+        .label("router convex hull")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREEN));
+    let (w, s) = (&r.singles[r.weak], &r.singles[r.strong]);
+    chart
+        .draw_series(LineSeries::new(vec![(w.cost, w.quality), (s.cost, s.quality)], BLACK.mix(0.4)))
+        .map_err(err)?
+        .label("random mix weak/strong")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.4)));
+    for (m, p) in r.models.iter().zip(&r.singles) {
+        let short = m.rsplit('/').next().unwrap_or(m).to_string();
+        chart
+            .draw_series(std::iter::once(Circle::new((p.cost, p.quality), 6, RED.filled())))
+            .map_err(err)?;
+        chart
+            .draw_series(std::iter::once(Text::new(short, (p.cost, p.quality), ("sans-serif", 15))))
+            .map_err(err)?;
+    }
+    chart
+        .draw_series(std::iter::once(TriangleMarker::new((r.oracle.cost, r.oracle.quality), 8, MAGENTA.filled())))
+        .map_err(err)?
+        .label("oracle")
+        .legend(|(x, y)| TriangleMarker::new((x + 10, y), 6, MAGENTA.filled()));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+fn draw_pgr<DB: DrawingBackend>(r: &EvalReport, root: DrawingArea<DB, Shift>) -> anyhow::Result<()> {
+    root.fill(&WHITE).map_err(err)?;
+    let ymax = r.pgr_curve.iter().map(|p| p.1).fold(1.0, f64::max) * 1.05;
+    let ymin = r.pgr_curve.iter().map(|p| p.1).fold(0.0, f64::min) - 0.05;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("{} — APGR {:.3}", title(r), r.apgr), ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0.0..1.0, ymin..ymax)
+        .map_err(err)?;
+    chart.configure_mesh().x_desc("share of calls to the strong model").y_desc("PGR").draw().map_err(err)?;
+    chart
+        .draw_series(LineSeries::new(r.pgr_curve.clone(), BLUE.stroke_width(2)))
+        .map_err(err)?
+        .label("router")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+    chart
+        .draw_series(LineSeries::new(vec![(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.4)))
+        .map_err(err)?
+        .label("random (APGR 0.5)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.4)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
