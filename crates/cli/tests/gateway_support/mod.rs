@@ -1,0 +1,302 @@
+//! Shared by the `gateway_*` integration tests: start the real `conductor` binary on an
+//! ephemeral port with a given config, and a deliberately misbehaving OpenAI-compatible
+//! upstream (raw TCP, so it can hang, reset connections or cut streams mid-way).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("CONDUCTOR_MODELS").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("models"))
+}
+
+/// A running `conductor serve`; killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `conductor serve` with `config` (TOML, `{dir}` replaced by its temp dir).
+    pub fn start(config: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        Server::start_in(config, dir)
+    }
+
+    pub fn start_in(config: &str, dir: tempfile::TempDir) -> Server {
+        let cfg = dir.path().join("conductor.toml");
+        std::fs::write(&cfg, config.replace("{dir}", &dir.path().display().to_string())).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_conductor"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&cfg)
+            .env("CONDUCTOR_MODELS", models_dir())
+            .env("CONDUCTOR_LOG", std::env::var("CONDUCTOR_LOG").unwrap_or_else(|_| "error".into()))
+            .current_dir(workspace_root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start conductor");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().strip_prefix("conductor listening on ").unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("conductor did not start; stdout: {line:?}")
+        });
+        Server { child, base: addr.to_string(), dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn books(&self) -> PathBuf {
+        self.dir.path().join("books.sqlite")
+    }
+
+    /// Sends a signal (e.g. "TERM", "KILL") and waits for exit.
+    pub fn signal(&mut self, sig: &str) -> std::process::ExitStatus {
+        Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+
+    /// Stops the server and gives back its temp dir (to restart on the same books).
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        dir
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `conductor logs ...` on a books file and returns stdout.
+pub fn logs(books: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_conductor"))
+        .arg("logs")
+        .arg("--books")
+        .arg(books)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "conductor logs failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+}
+
+pub fn chat_body(model: &str, prompt: &str, stream: bool) -> serde_json::Value {
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 5, "stream": stream})
+}
+
+/// Asserts an OpenAI-shaped error body and returns it.
+pub fn assert_error_shape(body: &serde_json::Value) -> &serde_json::Value {
+    let e = &body["error"];
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "error.message missing: {body}");
+    assert!(e["type"].as_str().is_some_and(|m| !m.is_empty()), "error.type missing: {body}");
+    assert!(e.get("code").is_some(), "error.code missing: {body}");
+    e
+}
+
+/// How the fake upstream behaves; chosen by the first path segment
+/// (`http://addr/<behaviour>/v1/chat/completions`).
+#[derive(Default)]
+pub struct Upstream {
+    pub addr: String,
+    hits: Mutex<HashMap<String, usize>>,
+    pub total: AtomicUsize,
+}
+
+impl Upstream {
+    pub fn base(&self, behaviour: &str) -> String {
+        format!("http://{}/{behaviour}/v1", self.addr)
+    }
+    pub fn hits(&self, behaviour: &str) -> usize {
+        *self.hits.lock().unwrap().get(behaviour).unwrap_or(&0)
+    }
+}
+
+/// Starts the fake upstream on the current tokio runtime.
+///
+/// Behaviours: `ok` (valid completion, 10+10 tokens; SSE when `"stream":true`),
+/// `slow` (like ok, after 300 ms; streams send one chunk per 100 ms), `hang` (never
+/// answers), `500`, `429` (Retry-After: 0), `garbage` (200 with invalid JSON), `reset`
+/// (TCP RST), `cut` (non-stream: short body; stream: two chunks then close).
+pub async fn start_upstream() -> Arc<Upstream> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = Arc::new(Upstream { addr: listener.local_addr().unwrap().to_string(), ..Default::default() });
+    let up2 = up.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else { continue };
+            let up = up2.clone();
+            tokio::spawn(async move {
+                let _ = serve_conn(sock, up).await;
+            });
+        }
+    });
+    up
+}
+
+async fn read_request(sock: &mut TcpStream) -> std::io::Result<Option<(String, String)>> {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 8192];
+    loop {
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..pos]).to_string();
+            let len = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                .unwrap_or(0);
+            while buf.len() < pos + 4 + len {
+                let n = sock.read(&mut tmp).await?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                buf.extend_from_slice(&tmp[..n]);
+            }
+            let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let body = String::from_utf8_lossy(&buf[pos + 4..pos + 4 + len]).to_string();
+            buf.drain(..pos + 4 + len);
+            return Ok(Some((path, body)));
+        }
+        let n = sock.read(&mut tmp).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    }
+}
+
+fn completion(model: &str) -> String {
+    serde_json::json!({
+        "id": "up-1", "object": "chat.completion", "created": 1, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "fake answer"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
+    })
+    .to_string()
+}
+
+fn chunk(content: Option<&str>, finish: Option<&str>, usage: bool) -> String {
+    let mut c = serde_json::json!({
+        "id": "up-1", "object": "chat.completion.chunk", "created": 1, "model": "fake",
+        "choices": [{"index": 0, "delta": content.map(|c| serde_json::json!({"content": c})).unwrap_or(serde_json::json!({})), "finish_reason": finish}]
+    });
+    if usage {
+        c["choices"] = serde_json::json!([]);
+        c["usage"] = serde_json::json!({"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20});
+    }
+    format!("data: {c}\n\n")
+}
+
+#[allow(deprecated)] // set_linger(0): the point is to send a TCP RST
+async fn serve_conn(mut sock: TcpStream, up: Arc<Upstream>) -> std::io::Result<()> {
+    while let Some((path, body)) = read_request(&mut sock).await? {
+        let behaviour = path.trim_start_matches('/').split('/').next().unwrap_or("").to_string();
+        *up.hits.lock().unwrap().entry(behaviour.clone()).or_default() += 1;
+        up.total.fetch_add(1, Ordering::SeqCst);
+        let stream = body.contains("\"stream\":true");
+        let json = |status: &str, extra: &str, body: &str| {
+            format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n{body}", body.len())
+        };
+        match behaviour.as_str() {
+            "ok" | "slow" => {
+                let slow = behaviour == "slow";
+                if !stream {
+                    if slow {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                    sock.write_all(json("200 OK", "", &completion("fake")).as_bytes()).await?;
+                } else {
+                    sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n").await?;
+                    let parts = [
+                        chunk(Some("fake"), None, false),
+                        chunk(Some(" answer"), None, false),
+                        chunk(None, Some("stop"), false),
+                        chunk(None, None, true),
+                        "data: [DONE]\n\n".to_string(),
+                    ];
+                    for p in parts {
+                        if slow {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        sock.write_all(format!("{:x}\r\n{p}\r\n", p.len()).as_bytes()).await?;
+                        sock.flush().await?;
+                    }
+                    sock.write_all(b"0\r\n\r\n").await?;
+                }
+            }
+            "hang" => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            "500" => {
+                sock.write_all(json("500 Internal Server Error", "", r#"{"error":{"message":"boom","type":"server_error"}}"#).as_bytes()).await?;
+            }
+            "429" => {
+                sock.write_all(json("429 Too Many Requests", "retry-after: 0\r\n", r#"{"error":{"message":"slow down","type":"rate_limit"}}"#).as_bytes()).await?;
+            }
+            "garbage" => {
+                sock.write_all(json("200 OK", "", "{\"choices\": [ this is not json").as_bytes()).await?;
+            }
+            "reset" => {
+                sock.set_linger(Some(Duration::ZERO))?;
+                return Ok(()); // dropping with linger 0 sends RST
+            }
+            "cut" => {
+                if !stream {
+                    let full = completion("fake");
+                    let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", full.len());
+                    sock.write_all(head.as_bytes()).await?;
+                    sock.write_all(&full.as_bytes()[..full.len() / 2]).await?;
+                } else {
+                    sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n").await?;
+                    for p in [chunk(Some("fake"), None, false), chunk(Some(" answ"), None, false)] {
+                        sock.write_all(format!("{:x}\r\n{p}\r\n", p.len()).as_bytes()).await?;
+                    }
+                    sock.flush().await?;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                sock.set_linger(Some(Duration::ZERO))?;
+                return Ok(());
+            }
+            _ => {
+                sock.write_all(json("404 Not Found", "", r#"{"error":{"message":"no such behaviour"}}"#).as_bytes()).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Config declaring one upstream model per (id, behaviour, tier); local models off.
+pub fn upstream_config(up: &Upstream, models: &[(&str, &str, &str)], extra: &str) -> String {
+    let mut s = String::from("[local]\nenabled = false\n[books]\npath = \"{dir}/books.sqlite\"\n[reliability]\nretry_base_ms = 5\nretry_max_ms = 20\n");
+    s.push_str(extra);
+    for (id, behaviour, tier) in models {
+        s.push_str(&format!(
+            "\n[[models]]\nid = \"{id}\"\nprovider = \"openai\"\nbase_url = \"{}\"\nupstream_model = \"fake\"\ninput_usd_per_mtok = {}\noutput_usd_per_mtok = {}\ntier = \"{tier}\"\nfirst_token_timeout_ms = 700\ntotal_timeout_ms = 1500\nmax_retries = 1\n",
+            up.base(behaviour),
+            if *tier == "large" { 10.0 } else { 1.0 },
+            if *tier == "large" { 30.0 } else { 2.0 },
+        ));
+    }
+    s
+}
