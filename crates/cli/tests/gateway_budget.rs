@@ -1,0 +1,111 @@
+//! Keys and budgets: 401 without/with a wrong key, 403 for a model the key may not use,
+//! and 100 concurrent clients against a small budget never spending more than it
+//! (reserve-then-settle).
+
+mod gateway_support;
+
+use gateway_support::*;
+use serde_json::Value;
+
+fn config(up: &Upstream) -> String {
+    let mut cfg = upstream_config(&up, &[("cheap", "slow", "small"), ("pricey", "ok", "large")], "");
+    cfg.push_str(
+        r#"
+[[keys]]
+id = "team-a"
+key = "sk-team-a"
+allowed_models = ["cheap"]
+budget_usd = 0.0005
+budget_period = "day"
+
+[[keys]]
+id = "admin"
+key_sha256 = "cf7f3e8a4d8ba8e6a0b8f86a7d0de5fce1ab1a44d5c8b1e5fd9c10e3f0b2c4b1"
+"#,
+    );
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_are_checked() {
+    let up = start_upstream().await;
+    let s = Server::start(&config(&up));
+    let http = client();
+    let url = s.url("/v1/chat/completions");
+    let r = http.post(&url).json(&chat_body("cheap", "hi", false)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(assert_error_shape(&r.json::<Value>().await.unwrap())["code"], "invalid_api_key");
+    let r = http.post(&url).bearer_auth("sk-wrong").json(&chat_body("cheap", "hi", false)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http.post(&url).bearer_auth("sk-team-a").json(&chat_body("pricey", "hi", false)).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_error_shape(&r.json::<Value>().await.unwrap());
+    // auto only considers the models the key may use.
+    let r = http.post(&url).bearer_auth("sk-team-a").json(&chat_body("auto:quality", "hi", false)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-conductor-model"], "cheap");
+    // The key is never written to the books, only its id.
+    let recent = logs(&s.books(), &["recent", "--json"]);
+    assert!(recent.contains("\"key_id\":\"team-a\"") && !recent.contains("sk-team-a"), "{recent}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn hundred_concurrent_clients_never_overspend() {
+    let up = start_upstream().await;
+    let s = Server::start(&config(&up));
+    let http = client();
+    let url = s.url("/v1/chat/completions");
+    // Each call really costs (10 + 10 tokens) at $1/$2 per Mtok = $0.00003; the budget
+    // is $0.0005, so about 16 calls fit — if reservations work.
+    let reqs = (0..100).map(|i| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            let r = http.post(&url).bearer_auth("sk-team-a").json(&chat_body("cheap", &format!("q{i}"), i % 2 == 0)).send().await.unwrap();
+            let status = r.status().as_u16();
+            let body = r.text().await.unwrap();
+            (status, body)
+        }
+    });
+    let results = futures::future::join_all(reqs).await;
+    let ok = results.iter().filter(|(s, _)| *s == 200).count();
+    let refused: Vec<&(u16, String)> = results.iter().filter(|(s, _)| *s == 429).collect();
+    assert_eq!(ok + refused.len(), 100, "only 200 or 429: {:?}", results.iter().map(|r| r.0).collect::<Vec<_>>());
+    assert!(ok >= 1, "some requests fit the budget");
+    assert!(!refused.is_empty(), "the budget must run out");
+    for (_, b) in &refused {
+        let v: Value = serde_json::from_str(b).unwrap();
+        assert_eq!(assert_error_shape(&v)["code"], "budget_exceeded");
+    }
+    // What the books say was spent (settled after every call) stays within the budget.
+    let metrics = http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let spent: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("conductor_budget_spent_usd{key=\"team-a\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(spent > 0.0 && spent <= 0.0005 + 1e-12, "spent {spent} of 0.0005");
+    assert!((spent - ok as f64 * 0.00003).abs() < 1e-9, "spend = successful calls × real cost: {spent} vs {ok}");
+    let spend = logs(&s.books(), &["spend", "--by", "key"]);
+    let line = spend.lines().find(|l| l.starts_with("team-a")).unwrap();
+    let booked: f64 = line.split_whitespace().last().unwrap().parse().unwrap();
+    assert!(booked <= 0.0005 + 1e-9, "booked {booked}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn budget_survives_restart() {
+    let up = start_upstream().await;
+    let s = Server::start(&config(&up));
+    let http = client();
+    for i in 0..40 {
+        let r = http.post(s.url("/v1/chat/completions")).bearer_auth("sk-team-a").json(&chat_body("cheap", &format!("{i}"), false)).send().await.unwrap();
+        if r.status() == 429 {
+            break;
+        }
+    }
+    let dir = s.stop();
+    let s = Server::start_in(&config(&up), dir);
+    let r = http.post(s.url("/v1/chat/completions")).bearer_auth("sk-team-a").json(&chat_body("cheap", "again", false)).send().await.unwrap();
+    assert_eq!(r.status(), 429, "spend is read back from the books at start-up");
+}
