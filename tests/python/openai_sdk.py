@@ -1,0 +1,75 @@
+"""Drives a running conductor with the official `openai` package, as a user would.
+
+Usage: python openai_sdk.py BASE_URL LOCAL_MODEL
+Exits non-zero (AssertionError / SDK exception) on any mismatch.
+"""
+
+import sys
+
+import openai
+from openai import OpenAI
+
+base, local_model = sys.argv[1], sys.argv[2]
+client = OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=120)
+messages = [{"role": "user", "content": "Say hello in one word."}]
+
+# /v1/models lists the routing pseudo-models and the library.
+ids = [m.id for m in client.models.list()]
+assert "auto" in ids and local_model in ids, ids
+
+for model in ["auto", local_model]:
+    # Non-streaming, with the raw response to see conductor's headers.
+    raw = client.chat.completions.with_raw_response.create(model=model, messages=messages, max_tokens=4, temperature=0)
+    completion = raw.parse()
+    answered_by = raw.headers["x-conductor-model"]
+    decision = raw.headers["x-conductor-decision-id"]
+    assert completion.model == answered_by, (completion.model, answered_by)
+    if model != "auto":
+        assert answered_by == model
+    assert completion.choices[0].message.role == "assistant"
+    assert completion.choices[0].finish_reason in ("stop", "length")
+    assert completion.usage.completion_tokens >= 1
+    extra = completion.model_extra["conductor"]  # the SDK keeps unknown fields
+    assert extra["decision_id"] == decision and extra["model"] == answered_by, extra
+
+    # Streaming with usage.
+    stream = client.chat.completions.create(
+        model=model, messages=messages, max_tokens=4, temperature=0, stream=True, stream_options={"include_usage": True}
+    )
+    text, finish, usage, chunk_model = "", None, None, None
+    for chunk in stream:
+        chunk_model = chunk.model
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for c in chunk.choices:
+            text += c.delta.content or ""
+            finish = c.finish_reason or finish
+    assert finish in ("stop", "length"), finish
+    assert usage is not None and usage.completion_tokens >= 1, usage
+    assert chunk_model, "chunks name the model"
+    if model != "auto":
+        assert chunk_model == model
+
+    # Feedback on the decision (plain HTTP: not part of OpenAI's API).
+    fb = client.post("/feedback", body={"decision_id": decision, "score": 1.0}, cast_to=object)
+    assert fb["ok"] is True, fb
+
+# Routing knobs through the model name and through extra_body.
+c = client.chat.completions.create(model="auto:cost", messages=messages, max_tokens=2)
+assert c.model_extra["conductor"]["policy"].startswith("cost"), c.model_extra
+c = client.chat.completions.create(model="auto", messages=messages, max_tokens=2, extra_body={"conductor": {"policy": "quality"}})
+assert c.model_extra["conductor"]["policy"] == "quality"
+
+# Errors raise the SDK's usual exception classes.
+try:
+    client.chat.completions.create(model="no-such-model", messages=messages)
+    raise AssertionError("expected NotFoundError")
+except openai.NotFoundError as e:
+    assert e.body["code"] == "model_not_found", e.body
+try:
+    client.chat.completions.create(model="auto", messages=[])
+    raise AssertionError("expected BadRequestError")
+except openai.BadRequestError as e:
+    assert "messages" in e.message
+
+print("openai sdk: all checks passed")
