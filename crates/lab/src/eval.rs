@@ -85,7 +85,10 @@ pub struct EvalReport {
     pub router_points: Vec<OperatingPoint>,
     pub max_quality: OperatingPoint,
     pub pgr_curve: Vec<(f64, f64)>,
+    /// APGR of the gain-ranked curve (λ policy with flat per-model prices).
     pub apgr: f64,
+    /// APGR of the λ policy with per-prompt cost estimates (the curve AIQ is computed on).
+    pub apgr_cost_aware: f64,
     pub cpt50: Option<f64>,
     pub cpt80: Option<f64>,
     pub aiq: f64,
@@ -178,7 +181,13 @@ pub fn run_eval(
     let singles: Vec<OperatingPoint> = (0..data.n_models()).map(|m| truth.single(m)).collect();
     let (q_weak, q_strong) = (singles[weak].quality, singles[strong].quality);
     let router_points = metrics::lambda_sweep(&g.p, &g.cost, &truth, SWEEP_POINTS);
-    let pgr_curve = metrics::pgr_curve(&router_points, q_weak, q_strong);
+    let pgr_cost_aware = metrics::apgr(&metrics::pgr_curve(&router_points, q_weak, q_strong));
+    // The share-based curve ranks prompts by predicted gain: the same λ policy with each
+    // model's mean predicted cost per call instead of the per-prompt estimate (which would
+    // otherwise also favour sending short prompts up).
+    let flat = flat_costs(&g.cost);
+    let share_points = metrics::lambda_sweep(&g.p, &flat, &truth, SWEEP_POINTS);
+    let pgr_curve = metrics::pgr_curve(&share_points, q_weak, q_strong);
     let max_quality = metrics::policy_point(&g.p, &g.cost, &truth, &Policy::MaxQuality);
     let (c_min, c_max) = singles.iter().fold((f64::INFINITY, 0.0f64), |(a, b), s| (a.min(s.cost), b.max(s.cost)));
     let mut pts: Vec<(f64, f64)> = router_points.iter().map(|p| (p.cost, p.quality)).collect();
@@ -220,6 +229,7 @@ pub fn run_eval(
         singles,
         max_quality,
         apgr: metrics::apgr(&pgr_curve),
+        apgr_cost_aware: pgr_cost_aware,
         cpt50: metrics::cpt(&pgr_curve, 0.5),
         cpt80: metrics::cpt(&pgr_curve, 0.8),
         pgr_curve,
@@ -233,6 +243,14 @@ pub fn run_eval(
         train_seconds,
         hyperparameters: hyper,
     })
+}
+
+/// Each model's mean predicted cost, repeated for every prompt.
+fn flat_costs(cost: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let m = cost.first().map_or(0, Vec::len);
+    let n = cost.len().max(1) as f64;
+    let mean: Vec<f64> = (0..m).map(|j| cost.iter().map(|c| c[j]).sum::<f64>() / n).collect();
+    vec![mean; cost.len()]
 }
 
 /// τ whose threshold policy sends about `target` of validation prompts to the strong

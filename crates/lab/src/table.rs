@@ -48,8 +48,8 @@ pub fn detailed(r: &EvalReport) -> String {
     let (ece, brier, auroc) = mean_calibration(r);
     let _ = writeln!(
         o,
-        "\n**APGR {:.3}**, CPT(50%) {}, CPT(80%) {}, **AIQ {:.4}** (single models' hull {:.4}), share to largest model at max quality {:.1}%, AURC {:.3}, hallucination rate (abstain below p=0.5) {:.3}; mean calibrated ECE {:.3}, Brier {:.3}, AUROC {:.3}.\n",
-        r.apgr, opt_pct(r.cpt50), opt_pct(r.cpt80), r.aiq, r.aiq_singles, 100.0 * r.max_quality.strong_share, r.aurc, r.hallucination_at_05, ece, brier, auroc
+        "\n**APGR {:.3}** (cost-aware λ curve: {:.3}), CPT(50%) {}, CPT(80%) {}, **AIQ {:.4}** (single models' hull {:.4}), share to largest model at max quality {:.1}%, AURC {:.3}, hallucination rate (abstain below p=0.5) {:.3}; mean calibrated ECE {:.3}, Brier {:.3}, AUROC {:.3}.\n",
+        r.apgr, r.apgr_cost_aware, opt_pct(r.cpt50), opt_pct(r.cpt80), r.aiq, r.aiq_singles, 100.0 * r.max_quality.strong_share, r.aurc, r.hallucination_at_05, ece, brier, auroc
     );
     let _ = writeln!(o, "| model | ECE raw → calibrated | Brier raw → calibrated | AUROC |\n|---|---|---|---|");
     for c in &r.calibration {

@@ -7,6 +7,11 @@ use std::path::Path;
 pub const COMPLETION_TOKENS: usize = 1;
 
 pub fn convert(dir: &Path) -> anyhow::Result<Converted> {
+    convert_subjects(dir, |_| true)
+}
+
+/// Converts only the subjects `keep` accepts (e.g. a small real subset for tests).
+pub fn convert_subjects(dir: &Path, keep: impl Fn(&str) -> bool) -> anyhow::Result<Converted> {
     let drop = contamination::load(&dir.join("contaminated_prompts.jsonl"))?;
     let mut files: Vec<_> = std::fs::read_dir(dir.join("responses"))
         .map_err(|e| anyhow::anyhow!("cannot list {}: {e}", dir.join("responses").display()))?
@@ -18,6 +23,9 @@ pub fn convert(dir: &Path) -> anyhow::Result<Converted> {
     let mut out = Converted { dataset: "mmlu", records: Vec::new(), prompts: 0, dropped_contaminated: 0 };
     for file in files {
         let subject = file.file_stem().and_then(|s| s.to_str()).unwrap_or("unknown").trim_start_matches("mmlu_").to_string();
+        if !keep(&subject) {
+            continue;
+        }
         convert_file(&file, &subject, &drop, &mut out)?;
     }
     Ok(out)
