@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 pub enum BenchCommand {
     /// Speed and memory of the embedded model library.
     Local(LocalBenchArgs),
+    /// Gateway overhead (p50/p99 added latency, throughput) vs. the LiteLLM proxy.
+    Gateway(super::bench_gateway::GatewayBenchArgs),
 }
 
 #[derive(Args)]
@@ -165,7 +167,10 @@ fn child(args: &[String]) -> anyhow::Result<Vec<u8>> {
 }
 
 pub fn run(c: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Local(a) = c;
+    let a = match c {
+        BenchCommand::Local(a) => a,
+        BenchCommand::Gateway(g) => return super::bench_gateway::run(g),
+    };
     let lib = Library::from_env();
     if let Some(id) = &a.child {
         let r = measure_one(&lib, id, a.runs, a.decode_tokens)?;

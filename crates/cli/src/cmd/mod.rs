@@ -1,6 +1,8 @@
 //! One file per subcommand group; each only parses arguments and prints results.
 
 pub mod bench;
+pub mod bench_gateway;
+pub mod collect;
 pub mod lab;
 pub mod local;
 pub mod route;

@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 enum State {
     Closed { failures: u32 },
     Open { until: Instant },
-    /// Cooldown over; one probe is in flight.
-    HalfOpen,
+    /// Cooldown over; one probe is in flight. If its outcome never comes back (the
+    /// caller gave up before calling the model), another probe is admitted after
+    /// `until`, so the breaker cannot stay stuck half-open.
+    HalfOpen { until: Instant },
 }
 
 pub struct Breaker {
@@ -30,10 +32,10 @@ impl Breaker {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match *s {
             State::Closed { .. } => true,
-            State::HalfOpen => false,
-            State::Open { until } => {
-                if Instant::now() >= until {
-                    *s = State::HalfOpen;
+            State::Open { until } | State::HalfOpen { until } => {
+                let now = Instant::now();
+                if now >= until {
+                    *s = State::HalfOpen { until: now + self.cooldown };
                     true
                 } else {
                     false
@@ -59,7 +61,7 @@ impl Breaker {
         match *self.state.lock().unwrap_or_else(|p| p.into_inner()) {
             State::Closed { .. } => 0,
             State::Open { .. } => 1,
-            State::HalfOpen => 2,
+            State::HalfOpen { .. } => 2,
         }
     }
 }
@@ -70,11 +72,13 @@ mod tests {
 
     #[test]
     fn opens_after_threshold_and_probes_after_cooldown() {
-        let b = Breaker::new(2, Duration::from_millis(0));
+        let b = Breaker::new(2, Duration::from_millis(50));
         b.failure();
         assert!(b.allow());
         b.failure();
-        // Cooldown of zero: the next caller is the probe, the one after it waits.
+        assert!(!b.allow(), "open");
+        std::thread::sleep(Duration::from_millis(60));
+        // Cooldown over: the next caller is the probe, the one after it waits.
         assert!(b.allow());
         assert!(!b.allow());
         b.success();
