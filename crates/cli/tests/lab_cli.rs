@@ -1,0 +1,114 @@
+//! The `conductor lab …` and `conductor route` commands, run as the real binary on the
+//! real RouteLLM data (read from ../shared/data, never copied into the repository).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn catalog() -> PathBuf {
+    repo().join("catalog/routellm.toml")
+}
+
+fn conductor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_conductor")).args(args).current_dir(repo()).output().expect("binary runs")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn err(out: &Output) -> String {
+    assert!(!out.status.success(), "unexpected success: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn convert_eval_train_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = dir.path().join("records");
+    let data = repo().join("../shared/data/routellm");
+    let out = ok(&conductor(&["lab", "convert", "--routellm", s(&data), "--out", s(&records)]));
+    assert!(out.contains("mt_bench: 72 prompts, 144 records, 8 contaminated prompts dropped"), "{out}");
+    assert!(out.contains("gsm8k: 1307 prompts"), "{out}");
+
+    let lab = dir.path().join("lab");
+    let mt = records.join("mt_bench.jsonl");
+    let out = ok(&conductor(&[
+        "lab", "eval", "--records", s(&mt), "--catalog", s(&catalog()), "--predictor", "knn,logreg,mf", "--folds", "3",
+        "--out", s(&lab), "--quiet",
+    ]));
+    assert!(out.contains("APGR"), "{out}");
+    for p in ["knn", "logreg", "mf"] {
+        for ext in ["md", "json"] {
+            assert!(lab.join(format!("mt_bench_{p}_ngram.{ext}")).exists());
+        }
+        for plot in ["cost_quality", "pgr"] {
+            let svg = std::fs::read_to_string(lab.join(format!("mt_bench_{p}_ngram_{plot}.svg"))).unwrap();
+            assert!(svg.contains("<svg") && (svg.contains("share") || svg.contains("cost")), "axis labels drawn");
+            let png = std::fs::read(lab.join(format!("mt_bench_{p}_ngram_{plot}.png"))).unwrap();
+            assert_eq!(&png[1..4], b"PNG");
+        }
+    }
+    let summary = std::fs::read_to_string(lab.join("summary.md")).unwrap();
+    assert_eq!(summary.lines().filter(|l| l.starts_with("| mt_bench |")).count(), 3);
+
+    let router = dir.path().join("gsm8k.router");
+    let gsm = records.join("gsm8k.jsonl");
+    let out = ok(&conductor(&["lab", "train", "--records", s(&gsm), "--catalog", s(&catalog()), "--predictor", "logreg", "--out", s(&router)]));
+    assert!(out.contains("trained logreg router"), "{out}");
+    let out = ok(&conductor(&["route", "--router", s(&router), "--policy", "threshold:0.8", "A train travels 60 km in 45 minutes. How far does it go in 3 hours?"]));
+    assert!(out.contains("gpt-4-1106-preview") && out.contains("choice: "), "{out}");
+    let json = ok(&conductor(&["route", "--router", s(&router), "--json", "--min-quality", "0.999", "hello"]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["predictions"].as_array().unwrap().len(), 2);
+    assert!(v["decision"]["chosen"].is_null(), "abstains below min quality: {v}");
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn line(id: &str, model: &str, score: f64) -> String {
+    format!("{{\"prompt_id\":\"{id}\",\"dataset\":\"t\",\"prompt\":\"question {id}\",\"model\":\"{model}\",\"score\":{score}}}\n")
+}
+
+#[test]
+fn bad_inputs_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let eval = |records: &Path| conductor(&["lab", "eval", "--records", s(records), "--catalog", s(&catalog()), "--out", s(&d.join("o")), "--quiet"]);
+
+    let bad = write(d, "bad.jsonl", &format!("{}not json\n", line("a", "gpt-4-1106-preview", 1.0)));
+    let e = err(&eval(&bad));
+    assert!(e.contains("bad.jsonl:2:") && e.contains("malformed"), "{e}");
+
+    let unknown = write(d, "unknown.jsonl", &line("a", "gpt-5", 1.0));
+    let e = err(&eval(&unknown));
+    assert!(e.contains("`gpt-5`") && e.contains("not in the catalogue"), "{e}");
+
+    let single: String = (0..20).map(|i| line(&i.to_string(), "gpt-4-1106-preview", 1.0)).collect();
+    let e = err(&eval(&write(d, "single.jsonl", &single)));
+    assert!(e.contains("single model") && e.contains("at least two"), "{e}");
+
+    let e = err(&eval(&write(d, "empty.jsonl", "")));
+    assert!(e.contains("empty"), "{e}");
+
+    let garbage = write(d, "garbage.router", "conductor-router v1 sha256=00\nnot gzip");
+    let e = err(&conductor(&["route", "--router", s(&garbage), "hi"]));
+    assert!(e.contains("corrupted"), "{e}");
+    let old = write(d, "old.router", "conductor-router v0 sha256=00\n");
+    let e = err(&conductor(&["route", "--router", s(&old), "hi"]));
+    assert!(e.contains("version 0") && e.contains("retrain"), "{e}");
+    let e = err(&conductor(&["route", "--router", s(&catalog()), "hi"]));
+    assert!(e.contains("not a conductor router artifact"), "{e}");
+}
