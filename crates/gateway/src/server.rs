@@ -115,8 +115,9 @@ pub async fn serve(
     drop(rx);
     state.books.flush().await;
     drop(state);
-    // Remaining handles (in tasks already cancelled) drop soon; the writer drains its queue.
-    tokio::task::spawn_blocking(move || writer.join()).await.ok();
+    // Everything queued is committed (flush above). Connections cut off after the grace
+    // period may still hold handles for a moment; do not wait on them forever.
+    let _ = tokio::time::timeout(Duration::from_secs(5), tokio::task::spawn_blocking(move || writer.join())).await;
     Ok(())
 }
 

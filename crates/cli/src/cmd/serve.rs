@@ -38,10 +38,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     config.validate().map_err(|m| anyhow::anyhow!("invalid settings: {m}"))?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
-    rt.block_on(conductor_gateway::serve(config, conductor_gateway::shutdown_signal(), |addr| {
+    let result = rt.block_on(conductor_gateway::serve(config, conductor_gateway::shutdown_signal(), |addr| {
         // Tests and scripts read this line to find the port.
         let mut out = std::io::stdout();
         let _ = writeln!(out, "conductor listening on http://{addr}");
         let _ = out.flush();
-    }))
+    }));
+    // The books are flushed inside `serve`; do not wait on stragglers past the grace period.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }

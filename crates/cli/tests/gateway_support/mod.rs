@@ -157,7 +157,7 @@ pub async fn start_upstream() -> Arc<Upstream> {
     up
 }
 
-async fn read_request(sock: &mut TcpStream) -> std::io::Result<Option<(String, String)>> {
+async fn read_request(sock: &mut TcpStream) -> std::io::Result<Option<(String, String, String)>> {
     let mut buf = Vec::new();
     let mut tmp = [0u8; 8192];
     loop {
@@ -177,7 +177,7 @@ async fn read_request(sock: &mut TcpStream) -> std::io::Result<Option<(String, S
             let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
             let body = String::from_utf8_lossy(&buf[pos + 4..pos + 4 + len]).to_string();
             buf.drain(..pos + 4 + len);
-            return Ok(Some((path, body)));
+            return Ok(Some((path, head.to_ascii_lowercase(), body)));
         }
         let n = sock.read(&mut tmp).await?;
         if n == 0 {
@@ -210,7 +210,7 @@ fn chunk(content: Option<&str>, finish: Option<&str>, usage: bool) -> String {
 
 #[allow(deprecated)] // set_linger(0): the point is to send a TCP RST
 async fn serve_conn(mut sock: TcpStream, up: Arc<Upstream>) -> std::io::Result<()> {
-    while let Some((path, body)) = read_request(&mut sock).await? {
+    while let Some((path, head, body)) = read_request(&mut sock).await? {
         let behaviour = path.trim_start_matches('/').split('/').next().unwrap_or("").to_string();
         *up.hits.lock().unwrap().entry(behaviour.clone()).or_default() += 1;
         up.total.fetch_add(1, Ordering::SeqCst);
@@ -241,6 +241,43 @@ async fn serve_conn(mut sock: TcpStream, up: Arc<Upstream>) -> std::io::Result<(
                         }
                         sock.write_all(format!("{:x}\r\n{p}\r\n", p.len()).as_bytes()).await?;
                         sock.flush().await?;
+                    }
+                    sock.write_all(b"0\r\n\r\n").await?;
+                }
+            }
+            "anthropic" => {
+                // A fake Anthropic Messages API that checks the request's shape.
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                let well_formed = path.ends_with("/v1/messages")
+                    && head.contains("anthropic-version:")
+                    && head.contains("x-api-key: sk-fake-anthropic")
+                    && v["max_tokens"].is_u64()
+                    && v["system"].is_string()
+                    && v["messages"].as_array().is_some_and(|m| m.iter().all(|m| m["role"] != "system"));
+                if !well_formed {
+                    sock.write_all(json("400 Bad Request", "", r#"{"type":"error","error":{"type":"invalid_request_error","message":"malformed request"}}"#).as_bytes()).await?;
+                } else if !stream {
+                    let msg = r#"{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":"Hello from claude"}],"stop_reason":"end_turn","usage":{"input_tokens":12,"output_tokens":4}}"#;
+                    sock.write_all(json("200 OK", "", msg).as_bytes()).await?;
+                } else {
+                    sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n").await?;
+                    let events = [
+                        r#"event: message_start
+data: {"type":"message_start","message":{"id":"msg_1","usage":{"input_tokens":12,"output_tokens":1}}}"#,
+                        r#"event: content_block_start
+data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+                        r#"event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello from"}}"#,
+                        r#"event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" claude"}}"#,
+                        r#"event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":4}}"#,
+                        r#"event: message_stop
+data: {"type":"message_stop"}"#,
+                    ];
+                    for e in events {
+                        let p = format!("{e}\n\n");
+                        sock.write_all(format!("{:x}\r\n{p}\r\n", p.len()).as_bytes()).await?;
                     }
                     sock.write_all(b"0\r\n\r\n").await?;
                 }
