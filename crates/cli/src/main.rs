@@ -24,6 +24,8 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// Query the gateway's books: recent decisions, spend, savings, export for retraining.
     Logs(cmd::logs::LogsArgs),
+    /// Run library models on benchmark prompts (GSM8K, HumanEval), score the answers, append records.
+    Collect(cmd::collect::CollectArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -47,6 +49,7 @@ fn main() -> std::process::ExitCode {
         Command::Models(a) => cmd::local::models(a),
         Command::Chat(a) => cmd::local::chat(a),
         Command::Embed(a) => cmd::local::embed(a),
+        Command::Collect(a) => cmd::collect::run(a),
         Command::Bench(c) => cmd::bench::run(c),
         Command::Lab(c) => cmd::lab::run(c),
         Command::Route(a) => cmd::route::run(a),

@@ -1,0 +1,84 @@
+//! `conductor collect`: run library models on benchmark prompts, score the answers, and
+//! append records. Ctrl-C stops after cancelling the running generation; rerunning resumes.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use conductor_core::catalog::Catalog;
+use conductor_evals::collect::{self, Plan};
+use conductor_evals::score::sandbox::Limits;
+use conductor_local::Library;
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Args)]
+pub struct CollectArgs {
+    /// Task sets (comma-separated): gsm8k, humaneval.
+    #[arg(long, value_delimiter = ',', default_value = "gsm8k,humaneval")]
+    tasks: Vec<String>,
+    /// Library models (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "smollm2-135m,qwen2.5-coder-0.5b,qwen2.5-coder-1.5b")]
+    models: Vec<String>,
+    /// Prompts per task set (the first N in file order).
+    #[arg(long, default_value_t = 200)]
+    limit: usize,
+    /// Records file to append to (created if missing; pairs already in it are skipped).
+    #[arg(long, default_value = "records/local.jsonl")]
+    out: PathBuf,
+    /// Catalogue giving each model's compute price.
+    #[arg(long, default_value = "catalog/local.toml")]
+    catalog: PathBuf,
+    /// Folder holding routellm/ and humaneval/.
+    #[arg(long, default_value = "../shared/data")]
+    data: PathBuf,
+    /// Wall-clock limit for running one generated program, in seconds.
+    #[arg(long, default_value_t = 10)]
+    code_timeout: u64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn run(a: CollectArgs) -> anyhow::Result<()> {
+    let catalog = Catalog::load(&a.catalog)?;
+    let plan = Plan {
+        task_sets: a.tasks,
+        models: a.models,
+        limit: a.limit,
+        data_dir: a.data,
+        out: a.out,
+        catalog,
+        limits: Limits { wall: Duration::from_secs(a.code_timeout), ..Default::default() },
+        seed: a.seed,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130); // second Ctrl-C: leave now
+            }
+            eprintln!("\nstopping after the current answer is cancelled; everything written is kept");
+        })?;
+    }
+    let lib = Library::from_env();
+    let bar = ProgressBar::new(0);
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}")?);
+    let summary = collect::run(&lib, &plan, &stop, &mut |done, total, msg| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        if !msg.is_empty() {
+            bar.set_message(msg.to_string());
+        }
+    })?;
+    bar.finish_and_clear();
+    eprintln!(
+        "{} new records written to {}, {} already present{}",
+        summary.written,
+        plan.out.display(),
+        summary.skipped,
+        if summary.interrupted { " (interrupted: rerun to resume)" } else { "" }
+    );
+    Ok(())
+}

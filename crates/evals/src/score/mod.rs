@@ -1,0 +1,30 @@
+//! Automatic scoring: 1.0 for a right answer, 0.0 for a wrong one.
+
+pub mod code;
+pub mod number;
+pub mod sandbox;
+
+use crate::tasks::{Check, Task};
+
+/// What the scorer decided and why (kept next to the record for auditing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub score: f64,
+    pub detail: String,
+}
+
+/// Score `answer` to `task`.
+pub fn score(task: &Task, answer: &str, limits: &sandbox::Limits) -> anyhow::Result<Verdict> {
+    match &task.check {
+        Check::Number(gold) => Ok(match number::final_number(answer) {
+            Some(got) if number::same(got, *gold) => Verdict { score: 1.0, detail: format!("answer {got}") },
+            Some(got) => Verdict { score: 0.0, detail: format!("answer {got}, expected {gold}") },
+            None => Verdict { score: 0.0, detail: "no number in the answer".into() },
+        }),
+        Check::Python { prompt, test, entry_point } => {
+            let program = code::program(prompt, answer, test, entry_point);
+            let run = sandbox::run_python(&program, limits)?;
+            Ok(Verdict { score: if run.passed() { 1.0 } else { 0.0 }, detail: run.summary() })
+        }
+    }
+}

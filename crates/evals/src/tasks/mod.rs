@@ -1,0 +1,34 @@
+//! Benchmark tasks read from `../shared/data`: each is a prompt plus what is needed to
+//! score an answer automatically.
+
+pub mod gsm8k;
+pub mod humaneval;
+
+/// How an answer to a task is judged.
+#[derive(Debug, Clone)]
+pub enum Check {
+    /// The final number of the answer must equal this.
+    Number(f64),
+    /// The completed function must pass these unit tests (HumanEval format).
+    Python { prompt: String, test: String, entry_point: String },
+}
+
+/// One benchmark prompt.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Stable id, e.g. `gsm8k/17`, `humaneval/HumanEval/0`.
+    pub id: String,
+    pub dataset: String,
+    /// The problem as a user would pose it (what the router sees).
+    pub question: String,
+    pub check: Check,
+}
+
+/// Load a dataset by name from the shared data folder.
+pub fn load(name: &str, data_dir: &std::path::Path) -> anyhow::Result<Vec<Task>> {
+    match name {
+        "gsm8k" => gsm8k::load(data_dir),
+        "humaneval" => humaneval::load(data_dir),
+        other => anyhow::bail!("unknown task set '{other}' (known: gsm8k, humaneval)"),
+    }
+}

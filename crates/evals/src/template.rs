@@ -1,0 +1,29 @@
+//! The one prompt template every model gets (written down here so results are
+//! reproducible and comparable across models).
+
+use crate::tasks::{Check, Task};
+
+/// Instruction for math word problems: reason, then a fixed final-answer line.
+pub const MATH: &str = "Solve the following math problem. Think step by step, then give the final answer \
+on the last line in the form \"#### <number>\".\n\nProblem: {question}";
+
+/// Instruction for code completion: the whole function in one fenced block.
+pub const CODE: &str = "Complete the following Python function. Reply with the complete function, \
+including its signature and any imports it needs, in a single ```python code block.\n\n```python\n{question}```";
+
+/// The user message sent to every model for `task`.
+pub fn render(task: &Task) -> String {
+    let t = match task.check {
+        Check::Number(_) => MATH,
+        Check::Python { .. } => CODE,
+    };
+    t.replace("{question}", &task.question)
+}
+
+/// Generation length per task kind: room for worked reasoning or a whole function.
+pub fn max_tokens(task: &Task) -> usize {
+    match task.check {
+        Check::Number(_) => 320,
+        Check::Python { .. } => 384,
+    }
+}
