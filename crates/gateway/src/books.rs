@@ -168,6 +168,9 @@ impl Books {
     }
 }
 
+/// Answer to a waiting caller, sent after the batch's commit (with its error, if any).
+type Reply = Box<dyn FnOnce(Option<&BooksError>)>;
+
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -177,7 +180,7 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
                 Err(_) => break,
             }
         }
-        let mut replies: Vec<Box<dyn FnOnce(Option<&BooksError>)>> = Vec::new();
+        let mut replies: Vec<Reply> = Vec::new();
         let result = (|| -> Result<(), BooksError> {
             let txn = conn.transaction().map_err(db)?;
             for cmd in batch {

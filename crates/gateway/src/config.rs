@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -19,20 +19,6 @@ pub struct Config {
     pub keys: Vec<KeyConfig>,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            books: BooksConfig::default(),
-            router: RouterConfig::default(),
-            policy: PolicyConfig::default(),
-            local: LocalConfig::default(),
-            reliability: ReliabilityConfig::default(),
-            models: Vec::new(),
-            keys: Vec::new(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -358,6 +344,18 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn example_config_is_valid() {
+        for v in ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "CONDUCTOR_KEY_TEAM_A"] {
+            if std::env::var(v).is_err() {
+                std::env::set_var(v, "sk-example");
+            }
+        }
+        let c = Config::parse(include_str!("../conductor.example.toml")).unwrap();
+        assert_eq!(c.models.len(), 2);
+        assert_eq!(c.keys[0].budget_usd, Some(25.0));
+    }
 
     #[test]
     fn empty_is_default() {

@@ -43,16 +43,17 @@ fn to_local(req: &ChatRequest) -> (Vec<conductor_local::ChatMessage>, GenParams)
             content: m.content.clone(),
         })
         .collect();
-    let mut params = GenParams::default();
-    params.max_tokens = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS) as usize;
-    if let Some(t) = req.temperature {
-        params.temperature = t;
-    }
-    params.top_p = req.top_p;
-    if let Some(s) = req.seed {
-        params.seed = s;
-    }
-    params.stop = req.stop.clone();
+    let defaults = GenParams::default();
+    // `..defaults` keeps this compiling if the library grows new knobs.
+    #[allow(clippy::needless_update)]
+    let params = GenParams {
+        max_tokens: req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS) as usize,
+        temperature: req.temperature.unwrap_or(defaults.temperature),
+        top_p: req.top_p,
+        seed: req.seed.unwrap_or(defaults.seed),
+        stop: req.stop.clone(),
+        ..defaults
+    };
     (messages, params)
 }
 

@@ -55,7 +55,7 @@ impl OpenAiCompatProvider {
             seed: req.seed.map(|s| s as i64),
             user: req.user.clone(),
             stream: stream.then_some(true),
-            stream_options: stream.then(|| StreamOptions { include_usage: Some(true) }),
+            stream_options: stream.then_some(StreamOptions { include_usage: Some(true) }),
             ..Default::default()
         }
     }
