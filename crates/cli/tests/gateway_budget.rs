@@ -45,7 +45,9 @@ async fn keys_are_checked() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-conductor-model"], "cheap");
     // The key is never written to the books, only its id.
-    let recent = logs(&s.books(), &["recent", "--json"]);
+    let books = s.books();
+    let _dir = s.stop();
+    let recent = logs(&books, &["recent", "--json"]);
     assert!(recent.contains("\"key_id\":\"team-a\"") && !recent.contains("sk-team-a"), "{recent}");
 }
 
@@ -87,10 +89,12 @@ async fn hundred_concurrent_clients_never_overspend() {
         .unwrap();
     assert!(spent > 0.0 && spent <= 0.0005 + 1e-12, "spent {spent} of 0.0005");
     assert!((spent - ok as f64 * 0.00003).abs() < 1e-9, "spend = successful calls × real cost: {spent} vs {ok}");
-    let spend = logs(&s.books(), &["spend", "--by", "key"]);
+    let books = s.books();
+    let _dir = s.stop();
+    let spend = logs(&books, &["spend", "--by", "key"]);
     let line = spend.lines().find(|l| l.starts_with("team-a")).unwrap();
     let booked: f64 = line.split_whitespace().last().unwrap().parse().unwrap();
-    assert!(booked <= 0.0005 + 1e-9, "booked {booked}");
+    assert!((booked - spent).abs() < 1e-6 && booked <= 0.0005 + 1e-9, "booked {booked}, settled {spent}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

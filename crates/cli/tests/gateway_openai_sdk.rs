@@ -34,7 +34,9 @@ fn openai_python_sdk_end_to_end() {
     assert!(out.status.success(), "openai SDK script failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("all checks passed"));
     // Every request is in the books, with its decision.
-    let recent = logs(&s.books(), &["recent", "--json", "--limit", "100"]);
+    let books = s.books();
+    let _dir = s.stop();
+    let recent = logs(&books, &["recent", "--json", "--limit", "100"]);
     assert!(recent.lines().count() >= 6, "{recent}");
     assert!(recent.contains(&format!("\"chosen_model\":\"{LOCAL}\"")));
 }
@@ -63,6 +65,8 @@ async fn conductor_as_upstream_of_conductor() {
         }
     }
     // The inner conductor answered with the real local model.
-    let inner_recent = logs(&inner.books(), &["recent", "--json"]);
+    let books = inner.books();
+    let _dir = inner.stop();
+    let inner_recent = logs(&books, &["recent", "--json"]);
     assert!(inner_recent.contains(&format!("\"chosen_model\":\"{LOCAL}\"")), "{inner_recent}");
 }

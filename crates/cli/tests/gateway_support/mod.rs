@@ -71,10 +71,11 @@ impl Server {
         self.child.wait().unwrap()
     }
 
-    /// Stops the server and gives back its temp dir (to restart on the same books).
+    /// Stops the server gracefully (SIGTERM: in-flight work finishes, the books are
+    /// flushed) and gives back its temp dir (to read the books or restart on them).
     pub fn stop(mut self) -> tempfile::TempDir {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let status = self.signal("TERM");
+        assert!(status.success(), "conductor exited with {status:?} after SIGTERM");
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
         dir
     }
