@@ -167,3 +167,27 @@ async fn graceful_shutdown_finishes_inflight_stream() {
     let status = s.child.wait().unwrap();
     assert!(status.success(), "clean exit after SIGTERM: {status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn upstream_rejecting_a_request_is_a_400_and_does_not_trip_the_breaker() {
+    let up = start_upstream().await;
+    let http = client();
+    let cfg = upstream_config(
+        &up,
+        &[("picky", "400", "large"), ("good", "ok", "small")],
+        "breaker_failures = 2\n[policy]\ndefault = \"quality\"\n",
+    );
+    let s = Server::start(&cfg);
+    for _ in 0..4 {
+        let r = http.post(s.url("/v1/chat/completions")).json(&chat_body("picky", "hi", false)).send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "upstream_rejected_request");
+    }
+    assert_eq!(up.hits("400"), 4, "a rejected request is not retried");
+    // auto falls back to the next model.
+    let r = http.post(s.url("/v1/chat/completions")).json(&chat_body("auto", "hi", false)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-conductor-model"], "good");
+    let metrics = http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("conductor_circuit_state{model=\"picky\"} 0"), "{metrics}");
+}

@@ -63,6 +63,9 @@ impl ApiError {
                 err.retry_after = Some(retry_after.map(|d| d.as_secs().max(1)).unwrap_or(1));
                 err
             }
+            ProviderError::Status { .. } if e.is_request_rejected() => {
+                ApiError::bad_request("upstream_rejected_request", format!("model {model}: {e}"))
+            }
             ProviderError::Unavailable(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", "model_unavailable", format!("model {model}: {e}"))
             }

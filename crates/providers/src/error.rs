@@ -44,8 +44,19 @@ impl ProviderError {
     }
 
     /// Counts against the model's circuit breaker (the model misbehaves, not the request).
+    /// An upstream rejecting one request's content (400, 413, 422) says nothing about the
+    /// next request; bad credentials (401/403) or a missing model (404) do.
     pub fn is_model_fault(&self) -> bool {
-        !matches!(self, ProviderError::InvalidRequest { .. })
+        match self {
+            ProviderError::InvalidRequest { .. } => false,
+            ProviderError::Status { status, .. } => !matches!(status, 400 | 413 | 422),
+            _ => true,
+        }
+    }
+
+    /// The upstream refused this particular request as malformed or too large.
+    pub fn is_request_rejected(&self) -> bool {
+        matches!(self, ProviderError::Status { status: 400 | 413 | 422, .. })
     }
 
     /// Short machine-readable kind for metrics and the books.

@@ -140,7 +140,7 @@ impl Upstream {
 ///
 /// Behaviours: `ok` (valid completion, 10+10 tokens; SSE when `"stream":true`),
 /// `slow` (like ok, after 300 ms; streams send one chunk per 100 ms), `hang` (never
-/// answers), `500`, `429` (Retry-After: 0), `garbage` (200 with invalid JSON), `reset`
+/// answers), `400`, `500`, `429` (Retry-After: 0), `garbage` (200 with invalid JSON), `reset`
 /// (TCP RST), `cut` (non-stream: short body; stream: two chunks then close).
 pub async fn start_upstream() -> Arc<Upstream> {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -288,6 +288,9 @@ data: {"type":"message_stop"}"#,
             }
             "500" => {
                 sock.write_all(json("500 Internal Server Error", "", r#"{"error":{"message":"boom","type":"server_error"}}"#).as_bytes()).await?;
+            }
+            "400" => {
+                sock.write_all(json("400 Bad Request", "", r#"{"error":{"message":"prompt too long for this model","type":"invalid_request_error"}}"#).as_bytes()).await?;
             }
             "429" => {
                 sock.write_all(json("429 Too Many Requests", "retry-after: 0\r\n", r#"{"error":{"message":"slow down","type":"rate_limit"}}"#).as_bytes()).await?;
