@@ -9,7 +9,7 @@ use crate::dataset::Dataset;
 use crate::embedder::TextEmbedder;
 use crate::features::{EmbeddingCache, Featurizer, SparseVec};
 use crate::predictors::baselines::tier_prior;
-use crate::predictors::knn::Knn;
+use crate::predictors::knn::{pruning_for_dim, Knn};
 use crate::predictors::{fit_with_validation, AnyPredictor, Predictor, PredictorKind};
 use crate::tokens::DEFAULT_COMPLETION_TOKENS;
 use serde::{Deserialize, Serialize};
@@ -88,6 +88,7 @@ impl Router {
         anyhow::ensure!(train.catalog == val.catalog, "train and validation data must use the same catalogue");
         let n = train.n_models();
         let featurizer = Featurizer::fit(feature_kind, &train.texts(), embedder)?;
+        let dim = featurizer.dim();
         let x_train = featurizer.transform_batch(&train.texts(), embedder, cache)?;
         let x_val = featurizer.transform_batch(&val.texts(), embedder, cache)?;
         let (y_train, y_val) = (train.targets(), val.targets());
@@ -106,7 +107,7 @@ impl Router {
             predictor: model,
             calibrators,
             completion_tokens: train.mean_completion_tokens(),
-            feedback: Knn::empty(vec![0.5; n], FEEDBACK_K),
+            feedback: Knn::empty(vec![0.5; n], FEEDBACK_K).with_pruning(pruning_for_dim(dim)),
             info: TrainInfo {
                 predictor: predictor.to_string(),
                 hyperparameters: hyper,
@@ -122,12 +123,14 @@ impl Router {
     pub fn cold_start(catalog: Catalog, feature_kind: FeatureKind) -> Router {
         let n = catalog.models.len();
         let prior: Vec<f64> = catalog.models.iter().map(|m| tier_prior(m.tier_rank())).collect();
+        let featurizer = Featurizer::unfitted(feature_kind);
+        let pruning = pruning_for_dim(featurizer.dim());
         Router {
-            featurizer: Featurizer::unfitted(feature_kind),
-            predictor: AnyPredictor::Knn(Knn::empty(prior.clone(), FEEDBACK_K)),
+            featurizer,
+            predictor: AnyPredictor::Knn(Knn::empty(prior.clone(), FEEDBACK_K).with_pruning(pruning)),
             calibrators: vec![Calibrator::Identity; n],
             completion_tokens: vec![DEFAULT_COMPLETION_TOKENS as f64; n],
-            feedback: Knn::empty(prior, FEEDBACK_K),
+            feedback: Knn::empty(prior, FEEDBACK_K).with_pruning(pruning),
             info: TrainInfo { predictor: "cold-start knn".into(), ..Default::default() },
             catalog,
         }

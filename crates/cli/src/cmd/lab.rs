@@ -97,6 +97,9 @@ pub struct BenchArgs {
     tokens: usize,
     #[arg(long, default_value_t = 300)]
     iterations: usize,
+    /// Only the latency benchmark (skip timing the three predictors' training).
+    #[arg(long)]
+    skip_training: bool,
     /// Output folder for `bench.json`.
     #[arg(long, default_value = "out/lab")]
     out: PathBuf,
@@ -221,7 +224,8 @@ fn run_bench(a: BenchArgs) -> anyhow::Result<()> {
         a.common.features, lat.prompt_tokens, lat.memory_records, lat.iterations, lat.p50_ms, lat.p99_ms, lat.max_ms
     );
     let mut times = Vec::new();
-    for p in [PredictorKind::Knn, PredictorKind::LogReg, PredictorKind::Mf] {
+    let kinds: &[PredictorKind] = if a.skip_training { &[] } else { &[PredictorKind::Knn, PredictorKind::LogReg, PredictorKind::Mf] };
+    for &p in kinds {
         let t = bench::training_time(&inp.records, &inp.catalog, p, a.common.features, e)?;
         println!("training time {} ({} features, {} prompts): {:.2} s [{}]", t.predictor, t.features, t.prompts, t.seconds, t.hyperparameters);
         times.push(t);

@@ -12,6 +12,22 @@ pub const K_GRID: [usize; 6] = [5, 10, 20, 40, 80, 160];
 
 /// Above this many stored prompts, similarity search is split across threads.
 const PARALLEL_ABOVE: usize = 8192;
+/// Two-stage search for hashed n-grams: a coarse pass over copies of the stored vectors
+/// pruned to their this-many largest weights (the rare, distinctive n-grams carry the
+/// similarity), then exact cosine on the best candidates. Keeps a 100k-prompt memory
+/// within the latency budget at the accuracy of exhaustive search.
+pub const STORED_NNZ: usize = 96;
+/// Candidates re-scored exactly: this many per neighbour wanted, at least `MIN_RERANK`.
+const RERANK_PER_K: usize = 8;
+const MIN_RERANK: usize = 512;
+/// Feature spaces wider than this are hashed n-grams (sparse); narrower ones are dense
+/// embeddings, which are stored whole.
+const SPARSE_DIM: usize = 4096;
+
+/// The pruning that suits a feature space of dimension `dim`.
+pub fn pruning_for_dim(dim: usize) -> Option<usize> {
+    (dim > SPARSE_DIM).then_some(STORED_NNZ)
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Knn {
@@ -20,9 +36,16 @@ pub struct Knn {
     /// predictions sensible when neighbours are few or far.
     pub prior_weight: f64,
     pub prior: Vec<f64>,
+    /// Size of the pruned copies used by the coarse pass (see [`STORED_NNZ`]); `None` =
+    /// exhaustive exact search.
+    #[serde(default)]
+    pub max_stored_nnz: Option<usize>,
     /// Stored prompts (unit-norm) and their per-model outcomes.
     pub x: Vec<SparseVec>,
     pub y: Vec<Vec<Option<f64>>>,
+    /// Pruned copies of `x` (empty without pruning).
+    #[serde(default)]
+    pub coarse: Vec<SparseVec>,
 }
 
 impl Knn {
@@ -31,14 +54,26 @@ impl Knn {
             k,
             prior_weight: 1.0,
             prior: column_means(y, n_models),
+            max_stored_nnz: None,
             x: x.iter().map(|v| v.clone().normalized()).collect(),
             y: y.to_vec(),
+            coarse: Vec::new(),
         }
     }
 
     /// An empty memory that predicts `prior` until outcomes are inserted (cold start).
     pub fn empty(prior: Vec<f64>, k: usize) -> Knn {
-        Knn { k, prior_weight: 1.0, prior, x: Vec::new(), y: Vec::new() }
+        Knn { k, prior_weight: 1.0, prior, max_stored_nnz: None, x: Vec::new(), y: Vec::new(), coarse: Vec::new() }
+    }
+
+    /// Enables (or disables) the two-stage search, building pruned copies of what is stored.
+    pub fn with_pruning(mut self, max_stored_nnz: Option<usize>) -> Knn {
+        self.max_stored_nnz = max_stored_nnz;
+        self.coarse = match max_stored_nnz {
+            Some(n) => self.x.iter().map(|v| prune(v.clone(), n)).collect(),
+            None => Vec::new(),
+        };
+        self
     }
 
 
@@ -52,7 +87,11 @@ impl Knn {
 
     /// Adds one observed outcome (online feedback): O(1), no refit.
     pub fn insert(&mut self, x: &SparseVec, scores: Vec<Option<f64>>) {
-        self.x.push(x.clone().normalized());
+        let v = x.clone().normalized();
+        if let Some(n) = self.max_stored_nnz {
+            self.coarse.push(prune(v.clone(), n));
+        }
+        self.x.push(v);
         self.y.push(scores);
     }
 
@@ -60,13 +99,32 @@ impl Knn {
     pub fn neighbours(&self, query: &SparseVec, k: usize) -> Vec<(usize, f32)> {
         let dim = query.idx.last().map_or(0, |&i| i as usize + 1);
         let q = query.clone().normalized().to_dense(dim);
-        let sims: Vec<(usize, f32)> = if self.x.len() > PARALLEL_ABOVE {
-            self.x.par_iter().enumerate().map(|(i, v)| (i, v.dot_dense(&q))).collect()
-        } else {
-            self.x.iter().enumerate().map(|(i, v)| (i, v.dot_dense(&q))).collect()
+        let scan = |vs: &[SparseVec]| -> Vec<(usize, f32)> {
+            if vs.len() > PARALLEL_ABOVE {
+                vs.par_iter().enumerate().map(|(i, v)| (i, v.dot_dense(&q))).collect()
+            } else {
+                vs.iter().enumerate().map(|(i, v)| (i, v.dot_dense(&q))).collect()
+            }
         };
-        top_k(sims, k)
+        let rerank = (k * RERANK_PER_K).max(MIN_RERANK);
+        if self.coarse.len() != self.x.len() || self.x.len() <= rerank {
+            return top_k(scan(&self.x), k);
+        }
+        let candidates = top_k(scan(&self.coarse), rerank);
+        top_k(candidates.into_iter().map(|(i, _)| (i, self.x[i].dot_dense(&q))).collect(), k)
     }
+}
+
+/// Keeps the `n` entries of largest magnitude (indices stay sorted).
+fn prune(v: SparseVec, n: usize) -> SparseVec {
+    if v.nnz() <= n {
+        return v;
+    }
+    let mut order: Vec<usize> = (0..v.nnz()).collect();
+    order.select_nth_unstable_by(n - 1, |&a, &b| v.val[b].abs().total_cmp(&v.val[a].abs()));
+    order.truncate(n);
+    order.sort_unstable();
+    SparseVec { idx: order.iter().map(|&i| v.idx[i]).collect(), val: order.iter().map(|&i| v.val[i]).collect() }
 }
 
 /// The `k` largest by similarity, best first.
@@ -138,6 +196,34 @@ mod tests {
         }
         let p = k.predict(&x[0]);
         assert!(p[0] < 0.2 && (p[1] - 0.5).abs() < 1e-9, "{p:?}");
+    }
+
+    #[test]
+    fn pruning_keeps_largest_entries_in_order() {
+        let v = SparseVec { idx: vec![1, 4, 7, 9], val: vec![0.1, -0.9, 0.5, 0.2] };
+        let p = prune(v, 2);
+        assert_eq!(p.idx, vec![4, 7]);
+        assert_eq!(p.val, vec![-0.9, 0.5]);
+        assert_eq!(pruning_for_dim(384), None);
+    }
+
+    #[test]
+    fn two_stage_search_matches_exhaustive_search() {
+        let (x, y, _) = toy();
+        let exact = Knn::fit(&x, &y, 2, 5);
+        let mut x_big = Vec::new();
+        let mut y_big = Vec::new();
+        for _ in 0..6 {
+            x_big.extend(x.iter().cloned());
+            y_big.extend(y.iter().cloned());
+        }
+        let exact_big = Knn::fit(&x_big, &y_big, 2, 5);
+        let fast_big = Knn::fit(&x_big, &y_big, 2, 5).with_pruning(Some(3));
+        assert!(fast_big.coarse.iter().all(|v| v.nnz() <= 3));
+        let sims = |k: &Knn| k.neighbours(&x[7], 5).iter().map(|n| n.1).collect::<Vec<_>>();
+        assert_eq!(sims(&fast_big), sims(&exact_big));
+        assert_eq!(exact.predict(&x[7]).len(), 2);
+        assert_eq!(pruning_for_dim(1 << 15), Some(STORED_NNZ));
     }
 
     #[test]

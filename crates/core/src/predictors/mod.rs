@@ -111,7 +111,7 @@ pub fn fit_with_validation(
     seed: u64,
 ) -> (AnyPredictor, String) {
     if kind == PredictorKind::Knn {
-        return fit_knn_with_validation(x_train, y_train, x_val, y_val, n_models);
+        return fit_knn_with_validation(x_train, y_train, x_val, y_val, dim, n_models);
     }
     let candidates: Vec<(AnyPredictor, String)> = match kind {
         PredictorKind::Knn => unreachable!("handled above"),
@@ -142,11 +142,12 @@ fn fit_knn_with_validation(
     y_train: &Targets,
     x_val: &[SparseVec],
     y_val: &Targets,
+    dim: usize,
     n_models: usize,
 ) -> (AnyPredictor, String) {
     use rayon::prelude::*;
     let max_k = *knn::K_GRID.iter().max().unwrap_or(&10);
-    let mut model = knn::Knn::fit(x_train, y_train, n_models, max_k);
+    let mut model = knn::Knn::fit(x_train, y_train, n_models, max_k).with_pruning(knn::pruning_for_dim(dim));
     let nbs: Vec<Vec<(usize, f32)>> = x_val.par_iter().map(|x| model.neighbours(x, max_k)).collect();
     let mut best = (f64::INFINITY, knn::K_GRID[0]);
     for &k in &knn::K_GRID {
