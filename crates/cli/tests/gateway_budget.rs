@@ -98,7 +98,7 @@ async fn hundred_concurrent_clients_never_overspend() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn budget_survives_restart() {
+async fn budget_survives_a_crash() {
     let up = start_upstream().await;
     let s = Server::start(&config(&up));
     let http = client();
@@ -108,7 +108,8 @@ async fn budget_survives_restart() {
             break;
         }
     }
-    let dir = s.stop();
+    // A crash, not a clean stop: budgeted spend is on disk before each answer completes.
+    let dir = s.crash();
     let s = Server::start_in(&config(&up), dir);
     let r = http.post(s.url("/v1/chat/completions")).bearer_auth("sk-team-a").json(&chat_body("cheap", "again", false)).send().await.unwrap();
     assert_eq!(r.status(), 429, "spend is read back from the books at start-up");

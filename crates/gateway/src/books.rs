@@ -4,7 +4,8 @@
 //! in batches (one transaction per batch) so logging never sits on the request path.
 //! Feedback is different: the HTTP handler waits until its row is committed with
 //! `synchronous=FULL` before answering 2xx, so acknowledged feedback survives a SIGKILL
-//! or power loss. Because the queue is FIFO, a decision answered to a client is always
+//! or power loss. Requests that spend from a budget wait the same way for their decision
+//! row (via [`Books::flush`]), so a crash cannot forget spend. Because the queue is FIFO, a decision answered to a client is always
 //! written before any feedback about it.
 
 use rusqlite::{params, Connection, OptionalExtension};

@@ -88,6 +88,21 @@ impl Ticket {
         })
     }
 
+    /// Whether this request spends from a budget: then its row must be on disk before the
+    /// answer is complete, so a crash cannot forget spend (see [`Ticket::close_durably`]).
+    pub fn budgeted(&self) -> bool {
+        self.reservation.is_some()
+    }
+
+    /// [`Ticket::close`], then, for budgeted requests, wait until the row is committed.
+    pub async fn close_durably(&mut self, outcome: &str, error: Option<String>) {
+        let budgeted = self.budgeted();
+        self.close(outcome, error);
+        if budgeted {
+            self.state.books.flush().await;
+        }
+    }
+
     /// Books the request: outcome `ok`, `error` or `client_disconnected`.
     pub fn close(&mut self, outcome: &str, error: Option<String>) {
         if self.closed {

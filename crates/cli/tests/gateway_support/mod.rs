@@ -81,6 +81,14 @@ impl Server {
     }
 }
 
+impl Server {
+    /// SIGKILL (no chance to flush anything) and give back the temp dir.
+    pub fn crash(mut self) -> tempfile::TempDir {
+        self.signal("KILL");
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -140,7 +140,7 @@ async fn handle(
             ticket.usage = fix_usage(r.usage, prompt_estimate as u64, estimate_tokens(&r.text) as u64);
             let usage = ticket.usage;
             let meta = ticket.meta();
-            ticket.close("ok", None);
+            ticket.close_durably("ok", None).await;
             let body = ChatCompletionResponse {
                 id: format!("chatcmpl-{decision_id}"),
                 object: "chat.completion".into(),

@@ -100,8 +100,9 @@ impl Sse {
                     out.push_str(&format!("data: {}\n\n", serde_json::to_string(&c).unwrap_or_default()));
                 }
                 out.push_str("data: [DONE]\n\n");
-                // Booked before [DONE] leaves, so feedback can follow at once.
-                self.ticket.close("ok", None);
+                // Booked before [DONE] leaves, so feedback can follow at once (and, for a
+                // budgeted key, the spend is on disk before the client has its answer).
+                self.ticket.close_durably("ok", None).await;
                 self.done = true;
                 Some(out)
             }
