@@ -188,7 +188,8 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
                 match cmd {
                     Cmd::Decision(row) => insert_decision(&txn, &row)?,
                     Cmd::Feedback { decision_id, score, key_id, reply } => {
-                        let target = feedback_target(&txn, &decision_id)?;
+                        // A key may only rate its own decisions (unknown otherwise: no leak).
+                        let target = feedback_target(&txn, &decision_id)?.filter(|(_, owner)| *owner == key_id).map(|(t, _)| t);
                         match target {
                             None => {
                                 let _ = reply.send(Err(BooksError::UnknownDecision(decision_id)));
@@ -255,9 +256,10 @@ fn insert_decision(c: &Connection, r: &DecisionRow) -> Result<(), BooksError> {
     Ok(())
 }
 
-fn feedback_target(c: &Connection, id: &str) -> Result<Option<FeedbackTarget>, BooksError> {
-    c.query_row("SELECT prompt, chosen_model FROM decisions WHERE id = ?1", [id], |row| {
-        Ok(FeedbackTarget { prompt: row.get(0)?, chosen_model: row.get(1)? })
+/// The decision's prompt and model, and the key that made it.
+fn feedback_target(c: &Connection, id: &str) -> Result<Option<(FeedbackTarget, String)>, BooksError> {
+    c.query_row("SELECT prompt, chosen_model, key_id FROM decisions WHERE id = ?1", [id], |row| {
+        Ok((FeedbackTarget { prompt: row.get(0)?, chosen_model: row.get(1)? }, row.get(2)?))
     })
     .optional()
     .map_err(db)
@@ -445,6 +447,10 @@ mod tests {
         let t = books.feedback("d1".into(), 0.75, "k".into()).await.unwrap();
         assert_eq!(t.chosen_model.as_deref(), Some("m"));
         assert!(matches!(books.feedback("nope".into(), 1.0, "k".into()).await, Err(BooksError::UnknownDecision(_))));
+        assert!(
+            matches!(books.feedback("d1".into(), 1.0, "other-key".into()).await, Err(BooksError::UnknownDecision(_))),
+            "another key cannot rate this decision"
+        );
         let r = Reader::open(&path).unwrap();
         assert_eq!(r.feedback().unwrap().len(), 1);
         assert_eq!(r.spent_since("k", 0), 0.5);

@@ -1,6 +1,7 @@
 //! `POST /v1/feedback` `{"decision_id": "...", "score": 0.0..=1.0}`: written durably to
 //! the books (the 2xx is sent only after the commit) and applied to the running router
-//! at once, so the next similar prompt is routed with it.
+//! at once, so the next similar prompt is routed with it. A key may only rate decisions
+//! it made (others get 404).
 
 use super::body_error;
 use crate::books::BooksError;
