@@ -46,6 +46,22 @@ pub struct Knn {
     /// Pruned copies of `x` (empty without pruning).
     #[serde(default)]
     pub coarse: Vec<SparseVec>,
+    /// Inverted index of `coarse` (slot → (stored row, weight)), built on first search
+    /// and kept up to date by [`Knn::insert`]: the coarse pass then only touches rows
+    /// sharing a distinctive n-gram with the query.
+    #[serde(skip)]
+    postings: std::sync::OnceLock<Vec<Vec<(u32, f32)>>>,
+}
+
+fn build_postings(coarse: &[SparseVec]) -> Vec<Vec<(u32, f32)>> {
+    let dim = coarse.iter().filter_map(|v| v.idx.last()).max().map_or(0, |&m| m as usize + 1);
+    let mut p: Vec<Vec<(u32, f32)>> = vec![Vec::new(); dim];
+    for (row, v) in coarse.iter().enumerate() {
+        for (&i, &x) in v.idx.iter().zip(&v.val) {
+            p[i as usize].push((row as u32, x));
+        }
+    }
+    p
 }
 
 impl Knn {
@@ -58,12 +74,13 @@ impl Knn {
             x: x.iter().map(|v| v.clone().normalized()).collect(),
             y: y.to_vec(),
             coarse: Vec::new(),
+            postings: Default::default(),
         }
     }
 
     /// An empty memory that predicts `prior` until outcomes are inserted (cold start).
     pub fn empty(prior: Vec<f64>, k: usize) -> Knn {
-        Knn { k, prior_weight: 1.0, prior, max_stored_nnz: None, x: Vec::new(), y: Vec::new(), coarse: Vec::new() }
+        Knn { k, prior_weight: 1.0, prior, max_stored_nnz: None, x: Vec::new(), y: Vec::new(), coarse: Vec::new(), postings: Default::default() }
     }
 
     /// Enables (or disables) the two-stage search, building pruned copies of what is stored.
@@ -73,6 +90,7 @@ impl Knn {
             Some(n) => self.x.iter().map(|v| prune(v.clone(), n)).collect(),
             None => Vec::new(),
         };
+        self.postings = Default::default();
         self
     }
 
@@ -89,7 +107,17 @@ impl Knn {
     pub fn insert(&mut self, x: &SparseVec, scores: Vec<Option<f64>>) {
         let v = x.clone().normalized();
         if let Some(n) = self.max_stored_nnz {
-            self.coarse.push(prune(v.clone(), n));
+            let c = prune(v.clone(), n);
+            if let Some(p) = self.postings.get_mut() {
+                let row = self.coarse.len() as u32;
+                for (&i, &x) in c.idx.iter().zip(&c.val) {
+                    if p.len() <= i as usize {
+                        p.resize(i as usize + 1, Vec::new());
+                    }
+                    p[i as usize].push((row, x));
+                }
+            }
+            self.coarse.push(c);
         }
         self.x.push(v);
         self.y.push(scores);
@@ -110,7 +138,15 @@ impl Knn {
         if self.coarse.len() != self.x.len() || self.x.len() <= rerank {
             return top_k(scan(&self.x), k);
         }
-        let candidates = top_k(scan(&self.coarse), rerank);
+        let postings = self.postings.get_or_init(|| build_postings(&self.coarse));
+        let qn = query.clone().normalized();
+        let mut coarse = vec![0f32; self.coarse.len()];
+        for (&i, &qv) in qn.idx.iter().zip(&qn.val) {
+            for &(row, v) in postings.get(i as usize).map_or(&[][..], |p| p.as_slice()) {
+                coarse[row as usize] += qv * v;
+            }
+        }
+        let candidates = top_k(coarse.into_iter().enumerate().collect(), rerank);
         top_k(candidates.into_iter().map(|(i, _)| (i, self.x[i].dot_dense(&q))).collect(), k)
     }
 }
@@ -222,6 +258,11 @@ mod tests {
         assert!(fast_big.coarse.iter().all(|v| v.nnz() <= 3));
         let sims = |k: &Knn| k.neighbours(&x[7], 5).iter().map(|n| n.1).collect::<Vec<_>>();
         assert_eq!(sims(&fast_big), sims(&exact_big));
+        // Inserting after the index exists keeps it in step with the stored rows.
+        let mut grown = fast_big.clone();
+        grown.insert(&x[7], vec![Some(0.0), Some(0.0)]);
+        // x[7] is stored 6 times already: the 7 best neighbours are those and the new row.
+        assert!(grown.neighbours(&x[7], 7).iter().any(|n| n.0 == x_big.len()));
         assert_eq!(exact.predict(&x[7]).len(), 2);
         assert_eq!(pruning_for_dim(1 << 15), Some(STORED_NNZ));
     }
