@@ -2,14 +2,14 @@
 //! 80% of such answers are good), plus the numbers that say how well that worked:
 //! ECE (15 equal-width bins), Brier score and AUROC.
 //!
-//! Isotonic regression is used when the validation split is large enough to support a
-//! free-form monotone map; on small splits (MT-Bench has ~15 validation prompts) Platt
-//! scaling's two parameters overfit far less.
+//! Which map is used (none, Platt scaling, isotonic regression) is decided by
+//! cross-validation on the validation split itself: isotonic wins on large splits, Platt
+//! or nothing on small ones (MT-Bench has ~15 validation prompts per fold).
 
 use serde::{Deserialize, Serialize};
 
-/// Validation pairs needed before isotonic regression is preferred over Platt scaling.
-pub const ISOTONIC_MIN_POINTS: usize = 200;
+/// Validation pairs needed before isotonic regression is even considered.
+pub const ISOTONIC_MIN_POINTS: usize = 100;
 /// Number of equal-width bins for ECE.
 pub const ECE_BINS: usize = 15;
 
@@ -24,19 +24,38 @@ pub enum Calibrator {
 }
 
 impl Calibrator {
-    /// Fits on (raw score, observed outcome) pairs; chooses the method by sample size.
+    /// Fits on (raw score, observed outcome) pairs. The method (none, Platt, isotonic) is
+    /// chosen by two-fold cross-validation inside the given pairs, so that a free-form
+    /// isotonic map is only used when it generalises (on small validation splits it
+    /// memorises noise and makes calibration worse than the raw scores).
     pub fn fit(raw: &[f64], y: &[f64]) -> Calibrator {
-        if raw.len() < 2 {
-            Calibrator::Identity
-        } else if raw.len() >= ISOTONIC_MIN_POINTS {
-            fit_isotonic(raw, y)
-        } else {
-            // Platt can only help if it beats doing nothing on the data it was fitted on
-            // (single-class or constant-score samples make it degenerate).
-            let platt = fit_platt(raw, y);
-            let err = |c: &Calibrator| brier(&raw.iter().map(|&s| c.apply(s)).collect::<Vec<_>>(), y);
-            if err(&platt) < err(&Calibrator::Identity) { platt } else { Calibrator::Identity }
+        if raw.len() < 4 {
+            return Calibrator::Identity;
         }
+        let half = |parity: usize| -> (Vec<f64>, Vec<f64>) {
+            (0..raw.len()).filter(|i| i % 2 == parity).map(|i| (raw[i], y[i])).unzip()
+        };
+        let (a, b) = (half(0), half(1));
+        let held_out = |fit: &dyn Fn(&[f64], &[f64]) -> Calibrator| -> f64 {
+            let err = |c: Calibrator, (r, t): &(Vec<f64>, Vec<f64>)| brier(&r.iter().map(|&s| c.apply(s)).collect::<Vec<_>>(), t);
+            err(fit(&a.0, &a.1), &b) + err(fit(&b.0, &b.1), &a)
+        };
+        let methods: [(&dyn Fn(&[f64], &[f64]) -> Calibrator, bool); 3] = [
+            (&|_, _| Calibrator::Identity, true),
+            (&fit_platt, true),
+            (&fit_isotonic, raw.len() >= ISOTONIC_MIN_POINTS),
+        ];
+        let mut best: Option<(f64, usize)> = None;
+        for (i, (fit, allowed)) in methods.iter().enumerate() {
+            if *allowed {
+                let e = held_out(*fit);
+                if best.is_none_or(|(b, _)| e < b) {
+                    best = Some((e, i));
+                }
+            }
+        }
+        let chosen = best.map_or(0, |b| b.1);
+        (methods[chosen].0)(raw, y)
     }
 
     pub fn apply(&self, s: f64) -> f64 {
@@ -258,11 +277,21 @@ mod tests {
         let raw: Vec<f64> = (0..400).map(|i| (i % 100) as f64 / 100.0).collect();
         let y: Vec<f64> = (0..400).map(|i| (i / 100 % 2) as f64).collect();
         let c = Calibrator::fit(&raw, &y);
-        assert!(matches!(c, Calibrator::Isotonic { .. }));
+        assert!(!matches!(c, Calibrator::Identity), "{c:?}");
         let before = ece(&raw, &y, 15);
         let cal: Vec<f64> = raw.iter().map(|&s| c.apply(s)).collect();
         assert!(ece(&cal, &y, 15) < 0.05 && before > 0.2, "{before}");
         assert!(c.apply(0.2) <= c.apply(0.8));
+    }
+
+    #[test]
+    fn cross_validation_picks_isotonic_for_a_staircase() {
+        // True success rate jumps from 0.2 to 0.9 at raw 0.7: no sigmoid of logit(raw) fits.
+        let raw: Vec<f64> = (0..1000).map(|i| (i % 500) as f64 / 500.0).collect();
+        let y: Vec<f64> = (0..1000).map(|i| if raw[i] < 0.7 { (i % 5 == 0) as u8 as f64 } else { (i % 10 != 0) as u8 as f64 }).collect();
+        let c = Calibrator::fit(&raw, &y);
+        assert!(matches!(c, Calibrator::Isotonic { .. }), "{c:?}");
+        assert!((c.apply(0.3) - 0.2).abs() < 0.05 && (c.apply(0.9) - 0.9).abs() < 0.05);
     }
 
     #[test]

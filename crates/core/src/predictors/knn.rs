@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Values of k tried on the validation split.
-pub const K_GRID: [usize; 6] = [5, 10, 20, 40, 80, 160];
+pub const K_GRID: [usize; 8] = [5, 10, 20, 40, 80, 160, 320, 640];
 
 /// Above this many stored prompts, similarity search is split across threads.
 const PARALLEL_ABOVE: usize = 8192;
