@@ -13,6 +13,9 @@ pub const ISOTONIC_MIN_POINTS: usize = 100;
 /// Number of equal-width bins for ECE.
 pub const ECE_BINS: usize = 15;
 
+/// A calibration method: fits a map on (raw score, outcome) pairs.
+type FitFn<'a> = &'a dyn Fn(&[f64], &[f64]) -> Calibrator;
+
 /// A monotone map from raw score to calibrated probability.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum Calibrator {
@@ -36,11 +39,11 @@ impl Calibrator {
             (0..raw.len()).filter(|i| i % 2 == parity).map(|i| (raw[i], y[i])).unzip()
         };
         let (a, b) = (half(0), half(1));
-        let held_out = |fit: &dyn Fn(&[f64], &[f64]) -> Calibrator| -> f64 {
+        let held_out = |fit: FitFn| -> f64 {
             let err = |c: Calibrator, (r, t): &(Vec<f64>, Vec<f64>)| brier(&r.iter().map(|&s| c.apply(s)).collect::<Vec<_>>(), t);
             err(fit(&a.0, &a.1), &b) + err(fit(&b.0, &b.1), &a)
         };
-        let methods: [(&dyn Fn(&[f64], &[f64]) -> Calibrator, bool); 3] = [
+        let methods: [(FitFn, bool); 3] = [
             (&|_, _| Calibrator::Identity, true),
             (&fit_platt, true),
             (&fit_isotonic, raw.len() >= ISOTONIC_MIN_POINTS),

@@ -103,6 +103,14 @@ pub struct EvalReport {
     pub hyperparameters: Vec<String>,
 }
 
+/// Calibrated success, estimated cost and raw score per prompt and model.
+#[derive(Default)]
+struct Predicted {
+    p: Vec<Vec<f64>>,
+    cost: Vec<Vec<f64>>,
+    raw: Vec<Vec<f64>>,
+}
+
 /// Per-prompt predictions on test prompts, gathered over folds.
 #[derive(Default)]
 struct Gathered {
@@ -149,26 +157,26 @@ pub fn run_eval(
         let router = Router::train(&train, &val, cfg.predictor, cfg.features, embedder, cache, cfg.seed)?;
         train_seconds += t0.elapsed().as_secs_f64();
         hyper.push(router.info().hyperparameters.clone());
-        let predict = |d: &Dataset| -> anyhow::Result<(Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<Vec<f64>>)> {
+        let predict = |d: &Dataset| -> anyhow::Result<Predicted> {
             let x = router.featurize_batch(&d.texts(), embedder, cache)?;
-            let mut out = (Vec::new(), Vec::new(), Vec::new());
+            let mut out = Predicted::default();
             for (xi, row) in x.iter().zip(&d.rows) {
                 let preds = router.predict_sparse(xi, row.prompt_tokens);
-                out.0.push(preds.iter().map(|p| p.p_success).collect());
-                out.1.push(preds.iter().map(|p| p.est_cost_usd).collect());
-                out.2.push(router.raw_scores(xi));
+                out.p.push(preds.iter().map(|p| p.p_success).collect());
+                out.cost.push(preds.iter().map(|p| p.est_cost_usd).collect());
+                out.raw.push(router.raw_scores(xi));
             }
             Ok(out)
         };
-        let (vp, vc, _) = predict(&val)?;
+        let Predicted { p: vp, cost: vc, .. } = predict(&val)?;
         let val_truth = (val.targets_complete(), val.rows.iter().map(|r| r.costs.clone()).collect::<Vec<_>>());
         let vt = Outcomes { scores: &val_truth.0, costs: &val_truth.1, strong };
         g.taus.push(TARGET_SHARES.iter().map(|&t| calibrate_tau(&vp, &vc, &vt, t)).collect());
-        let (tp, tc, tr) = predict(&test)?;
+        let t = predict(&test)?;
         g.rows.extend(s.test.iter().copied());
-        g.p.extend(tp);
-        g.cost.extend(tc);
-        g.raw.extend(tr);
+        g.p.extend(t.p);
+        g.cost.extend(t.cost);
+        g.raw.extend(t.raw);
         bar.inc();
     }
     bar.finish();

@@ -9,10 +9,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// Text hash → embedding.
+type Vectors = HashMap<[u8; 32], Vec<f32>>;
+
 pub struct EmbeddingCache {
     dir: PathBuf,
     /// Per embedder id: key → vector; loaded lazily from disk.
-    loaded: Mutex<HashMap<String, HashMap<[u8; 32], Vec<f32>>>>,
+    loaded: Mutex<HashMap<String, Vectors>>,
 }
 
 fn key(embedder_id: &str, text: &str) -> [u8; 32] {
@@ -36,7 +39,7 @@ impl EmbeddingCache {
     /// Reads a cache file and the length of its valid prefix: an interrupted write leaves
     /// a partial last entry, which is ignored (and cut off before the next append, so
     /// that later entries stay aligned).
-    fn read_file(path: &Path) -> (HashMap<[u8; 32], Vec<f32>>, u64) {
+    fn read_file(path: &Path) -> (Vectors, u64) {
         let mut map = HashMap::new();
         let Ok(bytes) = std::fs::read(path) else { return (map, 0) };
         let mut p = 0;
@@ -80,21 +83,24 @@ impl EmbeddingCache {
         missing.sort_by_key(|&i| texts[i].len());
         if !missing.is_empty() {
             std::fs::create_dir_all(&self.dir)?;
-            let mut f = std::io::BufWriter::new(std::fs::OpenOptions::new().create(true).append(true).open(&file)?);
+            // One write per entry on an O_APPEND file: concurrent runs sharing the cache
+            // interleave whole entries, never parts of them.
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&file)?;
             for chunk in missing.chunks(64) {
                 let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
                 let vecs = embedder.embed_batch(&batch)?;
                 anyhow::ensure!(vecs.len() == batch.len(), "embedder returned {} vectors for {} texts", vecs.len(), batch.len());
                 for (&i, v) in chunk.iter().zip(vecs) {
-                    f.write_all(&keys[i])?;
-                    f.write_all(&(v.len() as u32).to_le_bytes())?;
+                    let mut entry = Vec::with_capacity(36 + 4 * v.len());
+                    entry.extend_from_slice(&keys[i]);
+                    entry.extend_from_slice(&(v.len() as u32).to_le_bytes());
                     for x in &v {
-                        f.write_all(&x.to_le_bytes())?;
+                        entry.extend_from_slice(&x.to_le_bytes());
                     }
+                    f.write_all(&entry)?;
                     map.insert(keys[i], v);
                 }
             }
-            f.flush()?;
         }
         Ok(keys.iter().map(|k| map[k].clone()).collect())
     }

@@ -54,9 +54,9 @@ impl Mf {
                 mf.bias[j] -= 0.05 * g as f64;
                 // Gradients: d/dv = g z; d/dP[slot] = g x_slot v.
                 let v_old: Vec<f32> = v.to_vec();
-                for r in 0..rank {
+                for (r, &zr) in z.iter().enumerate() {
                     let k = j * rank + r;
-                    let gr = g * z[r] + L2 * mf.models[k];
+                    let gr = g * zr + L2 * mf.models[k];
                     gm[k] += gr * gr;
                     mf.models[k] -= LEARNING_RATE * gr / gm[k].sqrt();
                 }
@@ -65,9 +65,9 @@ impl Mf {
                     if base + rank > mf.proj.len() {
                         continue;
                     }
-                    for r in 0..rank {
+                    for (r, &vr) in v_old.iter().enumerate() {
                         let k = base + r;
-                        let gr = g * xv * v_old[r] + L2 * mf.proj[k];
+                        let gr = g * xv * vr + L2 * mf.proj[k];
                         gp[k] += gr * gr;
                         mf.proj[k] -= LEARNING_RATE * gr / gp[k].sqrt();
                     }

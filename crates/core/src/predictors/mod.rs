@@ -100,6 +100,7 @@ pub fn brier(pred: &[Vec<f64>], y: &Targets) -> f64 {
 
 /// Fits `kind` on the training split, choosing its hyper-parameter by Brier score on the
 /// validation split. Returns the chosen predictor and a description of the choice.
+#[allow(clippy::too_many_arguments)] // train/validation pairs plus shape and seed: all needed
 pub fn fit_with_validation(
     kind: PredictorKind,
     x_train: &[SparseVec],
