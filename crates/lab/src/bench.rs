@@ -4,7 +4,7 @@
 use conductor_core::catalog::Catalog;
 use conductor_core::dataset::Dataset;
 use conductor_core::embedder::TextEmbedder;
-use conductor_core::features::FeatureKind;
+use conductor_core::features::{EmbeddingCache, FeatureKind};
 use conductor_core::policy::{decide, Constraints, Policy};
 use conductor_core::predictors::PredictorKind;
 use conductor_core::records::Record;
@@ -32,6 +32,14 @@ pub struct TrainTime {
     pub hyperparameters: String,
 }
 
+/// Where prompt features come from: the kind, and for MiniLM the embedder and its cache.
+#[derive(Clone, Copy)]
+pub struct FeatureSource<'a> {
+    pub kind: FeatureKind,
+    pub embedder: Option<&'a dyn TextEmbedder>,
+    pub cache: Option<&'a EmbeddingCache>,
+}
+
 /// A ~512-token prompt built from real dataset prompts (4 characters per token).
 pub fn long_prompt(records: &[Record], tokens: usize) -> String {
     let mut s = String::new();
@@ -51,18 +59,18 @@ pub fn long_prompt(records: &[Record], tokens: usize) -> String {
 pub fn decision_latency(
     records: &[Record],
     catalog: &Catalog,
-    feature_kind: FeatureKind,
-    embedder: Option<&dyn TextEmbedder>,
+    features: FeatureSource,
     memory_records: usize,
     prompt_tokens: usize,
     iterations: usize,
 ) -> anyhow::Result<LatencyReport> {
+    let FeatureSource { kind: feature_kind, embedder, cache } = features;
     let data = Dataset::from_records(records, catalog)?;
     let s = split::train_val_test(data.rows.len(), 0.2, 0.0, 1);
-    let mut router = Router::train(&data.subset(&s.train), &data.subset(&s.val), PredictorKind::Knn, feature_kind, embedder, None, 1)?;
+    let mut router = Router::train(&data.subset(&s.train), &data.subset(&s.val), PredictorKind::Knn, feature_kind, embedder, cache, 1)?;
     let rows_in_memory = s.train.len() * data.n_models();
     let dim = router.feature_dim();
-    let x: Vec<Vec<f32>> = router.featurize_batch(&data.texts(), embedder, None)?.iter().map(|v| v.to_dense(dim)).collect();
+    let x: Vec<Vec<f32>> = router.featurize_batch(&data.texts(), embedder, cache)?.iter().map(|v| v.to_dense(dim)).collect();
     let mut stored = rows_in_memory;
     let mut i = 0;
     while stored < memory_records {
@@ -89,18 +97,18 @@ pub fn decision_latency(
 }
 
 /// Time to train (fit features, choose hyper-parameters, calibrate) on all records, 80/20
-/// train/validation.
+/// train/validation. With MiniLM features and a warm cache this excludes embedding time.
 pub fn training_time(
     records: &[Record],
     catalog: &Catalog,
     predictor: PredictorKind,
-    feature_kind: FeatureKind,
-    embedder: Option<&dyn TextEmbedder>,
+    features: FeatureSource,
 ) -> anyhow::Result<TrainTime> {
+    let FeatureSource { kind: feature_kind, embedder, cache } = features;
     let data = Dataset::from_records(records, catalog)?;
     let s = split::train_val_test(data.rows.len(), 0.2, 0.0, 1);
     let t = Instant::now();
-    let r = Router::train(&data.subset(&s.train), &data.subset(&s.val), predictor, feature_kind, embedder, None, 1)?;
+    let r = Router::train(&data.subset(&s.train), &data.subset(&s.val), predictor, feature_kind, embedder, cache, 1)?;
     Ok(TrainTime {
         predictor: predictor.to_string(),
         features: feature_kind.to_string(),

@@ -217,8 +217,8 @@ fn run_train(a: TrainArgs) -> anyhow::Result<()> {
 
 fn run_bench(a: BenchArgs) -> anyhow::Result<()> {
     let inp = load_inputs(&a.common)?;
-    let e = inp.embedder.as_deref();
-    let lat = bench::decision_latency(&inp.records, &inp.catalog, a.common.features, e, a.memory, a.tokens, a.iterations)?;
+    let src = bench::FeatureSource { kind: a.common.features, embedder: inp.embedder.as_deref(), cache: Some(&inp.cache) };
+    let lat = bench::decision_latency(&inp.records, &inp.catalog, src, a.memory, a.tokens, a.iterations)?;
     println!(
         "decision latency ({} features, {}-token prompt, {} stored outcomes, {} runs): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         a.common.features, lat.prompt_tokens, lat.memory_records, lat.iterations, lat.p50_ms, lat.p99_ms, lat.max_ms
@@ -226,7 +226,7 @@ fn run_bench(a: BenchArgs) -> anyhow::Result<()> {
     let mut times = Vec::new();
     let kinds: &[PredictorKind] = if a.skip_training { &[] } else { &[PredictorKind::Knn, PredictorKind::LogReg, PredictorKind::Mf] };
     for &p in kinds {
-        let t = bench::training_time(&inp.records, &inp.catalog, p, a.common.features, e)?;
+        let t = bench::training_time(&inp.records, &inp.catalog, p, src)?;
         println!("training time {} ({} features, {} prompts): {:.2} s [{}]", t.predictor, t.features, t.prompts, t.seconds, t.hyperparameters);
         times.push(t);
     }
