@@ -37,6 +37,16 @@ pub fn app(state: Arc<AppState>) -> HttpRouter {
         .with_state(state)
 }
 
+/// The router trained on this project's own outcomes for the embedded library
+/// (`records/local.jsonl`), used when the config names no artifact and serves only the
+/// local library. Relative to the working directory, like `catalog/local.toml`.
+pub const DEFAULT_LOCAL_ROUTER: &str = "routers/local.router";
+
+fn default_local_router(config: &Config) -> Option<std::path::PathBuf> {
+    let p = std::path::PathBuf::from(DEFAULT_LOCAL_ROUTER);
+    (config.models.is_empty() && config.local.enabled && p.is_file()).then_some(p)
+}
+
 /// Builds everything `serve` needs. Returns the state and the books writer to join
 /// after shutdown.
 pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::BooksWriter)> {
@@ -50,9 +60,13 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
     let reader = Reader::open(&config.books.path)?;
 
     let feature_kind: FeatureKind = config.router.features.parse().map_err(|e: anyhow::Error| anyhow::anyhow!("config key `router.features`: {e}"))?;
-    let router = match &config.router.artifact {
-        Some(p) => Router::load(p).with_context(|| format!("config key `router.artifact`: {}", p.display()))?,
-        None => Router::cold_start(registry.catalog(), feature_kind),
+    let router = match (&config.router.artifact, default_local_router(&config)) {
+        (Some(p), _) => Router::load(p).with_context(|| format!("config key `router.artifact`: {}", p.display()))?,
+        (None, Some(p)) => {
+            tracing::info!(path = %p.display(), "using the router shipped for the local library");
+            Router::load(&p).with_context(|| format!("default router {}", p.display()))?
+        }
+        (None, None) => Router::cold_start(registry.catalog(), feature_kind),
     };
     let embedder: Option<Arc<dyn TextEmbedder>> = if router.feature_kind() == FeatureKind::MiniLm {
         let lib = registry
