@@ -150,7 +150,7 @@ pub fn run_eval(
     let mut g = Gathered::default();
     let mut train_seconds = 0.0;
     let mut hyper = Vec::new();
-    let bar = Progress::new(cfg.progress, splits.len() as u64, &format!("{} {} {}", data.rows[0].dataset, cfg.predictor, cfg.features));
+    let bar = Progress::new(cfg.progress, splits.len() as u64, &format!("{} {} {}", dataset_label(&data), cfg.predictor, cfg.features));
     for s in &splits {
         let (train, val, test) = (data.subset(&s.train), data.subset(&s.val), data.subset(&s.test));
         let t0 = Instant::now();
@@ -223,7 +223,7 @@ pub fn run_eval(
     let (_, aurc) = metrics::risk_coverage(&conf, &realised);
 
     Ok(EvalReport {
-        dataset: data.rows[0].dataset.clone(),
+        dataset: dataset_label(&data),
         predictor: cfg.predictor.to_string(),
         features: cfg.features.to_string(),
         protocol,
@@ -251,6 +251,17 @@ pub fn run_eval(
         train_seconds,
         hyperparameters: hyper,
     })
+}
+
+/// The datasets evaluated together, in first-seen order (`gsm8k+humaneval`).
+fn dataset_label(data: &Dataset) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for r in &data.rows {
+        if !names.contains(&r.dataset.as_str()) {
+            names.push(&r.dataset);
+        }
+    }
+    names.join("+")
 }
 
 /// Each model's mean predicted cost, repeated for every prompt.

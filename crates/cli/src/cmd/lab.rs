@@ -54,6 +54,9 @@ pub struct Common {
     /// Disk cache for MiniLM embeddings.
     #[arg(long, default_value = "out/embeddings")]
     cache: PathBuf,
+    /// Only these catalogue models (comma-separated), e.g. a router over the smaller models alone.
+    #[arg(long, value_delimiter = ',')]
+    models: Vec<String>,
 }
 
 #[derive(Args)]
@@ -139,10 +142,17 @@ struct Inputs {
 }
 
 fn load_inputs(c: &Common) -> anyhow::Result<Inputs> {
-    let catalog = Catalog::load(&c.catalog)?;
+    let mut catalog = Catalog::load(&c.catalog)?;
     let mut recs = Vec::new();
     for p in &c.records {
         recs.extend(records::read_jsonl(p)?);
+    }
+    if !c.models.is_empty() {
+        for m in &c.models {
+            catalog.get(m)?;
+        }
+        catalog = catalog.restricted_to(&c.models);
+        recs.retain(|r| c.models.contains(&r.model));
     }
     let embedder = match c.features {
         FeatureKind::MiniLm => Some(super::embedder().context("MiniLM features need the embedding model")?),
