@@ -16,6 +16,17 @@ pub enum Role {
 }
 
 impl Role {
+    /// Parses an OpenAI role name (`developer`, the newer name, means system); `None` for
+    /// roles conductor cannot route (e.g. `tool`).
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "system" | "developer" => Some(Role::System),
+            "user" => Some(Role::User),
+            "assistant" => Some(Role::Assistant),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::System => "system",

@@ -5,7 +5,7 @@
 //! When the receiver goes away (client disconnected, timeout) the token callback returns
 //! `false` and the model stops at the next token: that is how cancellation reaches it.
 
-use crate::{ChatRequest, ChatResponse, EventStream, Provider, ProviderError, Role, StreamEvent, Usage};
+use crate::{ChatRequest, ChatResponse, EventStream, Provider, ProviderError, StreamEvent, Usage};
 use conductor_local::{GenParams, Library, LocalError};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -31,18 +31,7 @@ impl LocalProvider {
 }
 
 fn to_local(req: &ChatRequest) -> (Vec<conductor_local::ChatMessage>, GenParams) {
-    let messages = req
-        .messages
-        .iter()
-        .map(|m| conductor_local::ChatMessage {
-            role: match m.role {
-                Role::System => conductor_local::Role::System,
-                Role::User => conductor_local::Role::User,
-                Role::Assistant => conductor_local::Role::Assistant,
-            },
-            content: m.content.clone(),
-        })
-        .collect();
+    let messages = req.messages.clone();
     let defaults = GenParams::default();
     // `..defaults` keeps this compiling if the library grows new knobs.
     #[allow(clippy::needless_update)]

@@ -3,39 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Who said a message. `developer` (newer OpenAI name) maps to [`Role::System`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    System,
-    User,
-    Assistant,
-}
-
-impl Role {
-    /// Parses an OpenAI role name; `None` for roles conductor cannot route (e.g. `tool`).
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "system" | "developer" => Some(Role::System),
-            "user" => Some(Role::User),
-            "assistant" => Some(Role::Assistant),
-            _ => None,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::System => "system",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChatMessage {
-    pub role: Role,
-    pub content: String,
-}
+/// Roles and messages are the library's own types, shared by every provider.
+pub use conductor_local::{ChatMessage, Role};
 
 /// A chat completion request as a provider sees it. `model` is the provider's own name
 /// for the model (the upstream model name, or the library id for local models).
