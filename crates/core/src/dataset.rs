@@ -20,6 +20,8 @@ pub struct PromptRow {
     pub costs: Vec<f64>,
     /// Completion tokens per model (measured, else [`DEFAULT_COMPLETION_TOKENS`]).
     pub completion_tokens: Vec<usize>,
+    /// Measured wall-clock latency per model, where the record has one.
+    pub latencies_ms: Vec<Option<f64>>,
 }
 
 /// Why records cannot be used for routing.
@@ -78,12 +80,14 @@ impl Dataset {
                     scores: vec![None; n],
                     costs,
                     completion_tokens: vec![DEFAULT_COMPLETION_TOKENS; n],
+                    latencies_ms: vec![None; n],
                 });
                 rows.len() - 1
             });
             let j = col[r.model.as_str()];
             let row = &mut rows[i];
             row.scores[j] = Some(r.score);
+            row.latencies_ms[j] = r.latency_ms;
             let m = &catalog.models[j];
             let ct = r.completion_tokens.unwrap_or(DEFAULT_COMPLETION_TOKENS);
             row.completion_tokens[j] = ct;
@@ -116,6 +120,11 @@ impl Dataset {
     /// Scores with missing entries as 0 (for evaluation sets, which keep complete rows only).
     pub fn targets_complete(&self) -> Vec<Vec<f64>> {
         self.rows.iter().map(|r| r.scores.iter().map(|s| s.unwrap_or(0.0)).collect()).collect()
+    }
+
+    /// Measured latencies, prompts × models (`None` where a record has none).
+    pub fn latencies(&self) -> Vec<Vec<Option<f64>>> {
+        self.rows.iter().map(|r| r.latencies_ms.clone()).collect()
     }
 
     pub fn texts(&self) -> Vec<&str> {

@@ -21,6 +21,9 @@ pub struct OperatingPoint {
     pub cost: f64,
     /// Share of prompts sent to the strong (largest) model.
     pub strong_share: f64,
+    /// Mean measured latency per prompt (ms); `None` unless every chosen answer has one.
+    #[serde(default)]
+    pub latency_ms: Option<f64>,
 }
 
 /// Ground truth of an evaluation set: realised scores and costs, prompts × models.
@@ -29,6 +32,8 @@ pub struct Outcomes<'a> {
     pub costs: &'a [Vec<f64>],
     /// Index of the strong (largest) model.
     pub strong: usize,
+    /// Measured latencies, prompts × models; may be empty (RouteLLM data has none).
+    pub latencies: &'a [Vec<Option<f64>>],
 }
 
 impl Outcomes<'_> {
@@ -38,12 +43,18 @@ impl Outcomes<'_> {
         let mut q = 0.0;
         let mut c = 0.0;
         let mut s = 0.0;
+        let mut lat = Some(0.0);
         for (i, &m) in choices.iter().enumerate() {
             q += self.scores[i][m];
             c += self.costs[i][m];
             s += (m == self.strong) as u8 as f64;
+            lat = lat.zip(self.latency(i, m)).map(|(a, b)| a + b);
         }
-        OperatingPoint { param, quality: q / n, cost: c / n, strong_share: s / n }
+        OperatingPoint { param, quality: q / n, cost: c / n, strong_share: s / n, latency_ms: lat.map(|l| l / n) }
+    }
+
+    fn latency(&self, prompt: usize, model: usize) -> Option<f64> {
+        self.latencies.get(prompt).and_then(|r| r.get(model).copied().flatten())
     }
 
     /// Always the same model.
@@ -72,7 +83,11 @@ impl Outcomes<'_> {
         let n = self.scores.len().max(1) as f64;
         let q = self.scores.iter().flatten().sum::<f64>() / (n * m);
         let c = self.costs.iter().flatten().sum::<f64>() / (n * m);
-        OperatingPoint { param: f64::NAN, quality: q, cost: c, strong_share: 1.0 / m }
+        let lat: Option<f64> = (0..self.scores.len())
+            .flat_map(|i| (0..m as usize).map(move |j| (i, j)))
+            .map(|(i, j)| self.latency(i, j))
+            .sum();
+        OperatingPoint { param: f64::NAN, quality: q, cost: c, strong_share: 1.0 / m, latency_ms: lat.map(|l| l / (n * m)) }
     }
 }
 
@@ -236,20 +251,36 @@ mod tests {
     #[test]
     fn singles_oracle_random_hand_computed() {
         let (s, c) = outcomes();
-        let t = Outcomes { scores: &s, costs: &c, strong: 1 };
+        let t = Outcomes { scores: &s, costs: &c, strong: 1, latencies: &[] };
         assert_eq!(t.single(0).quality, 0.5);
         assert_eq!(t.single(1).quality, 0.75);
         let o = t.oracle();
         assert_eq!((o.quality, o.cost, o.strong_share), (1.0, 5.5, 0.5));
         let r = t.random_uniform();
         assert_eq!((r.quality, r.cost, r.strong_share), (0.625, 5.5, 0.5));
+        assert_eq!(r.latency_ms, None, "no latencies given");
+    }
+
+    #[test]
+    fn latency_is_the_mean_of_chosen_answers_and_unknown_if_any_is_missing() {
+        let (s, c) = outcomes();
+        let l = vec![vec![Some(100.0), Some(400.0)]; 4];
+        let t = Outcomes { scores: &s, costs: &c, strong: 1, latencies: &l };
+        assert_eq!(t.single(0).latency_ms, Some(100.0));
+        assert_eq!(t.evaluate(&[0, 1, 1, 1], 0.0).latency_ms, Some(325.0));
+        assert_eq!(t.random_uniform().latency_ms, Some(250.0));
+        let mut gap = l.clone();
+        gap[2][1] = None;
+        let t = Outcomes { scores: &s, costs: &c, strong: 1, latencies: &gap };
+        assert_eq!(t.single(1).latency_ms, None);
+        assert_eq!(t.single(0).latency_ms, Some(100.0));
     }
 
     #[test]
     fn apgr_and_cpt_hand_computed() {
         // Perfect ranking: send prompts 2, 3 first (each +0.25 quality), then 0 (no change), then 1 (−0.25).
         let (s, c) = outcomes();
-        let t = Outcomes { scores: &s, costs: &c, strong: 1 };
+        let t = Outcomes { scores: &s, costs: &c, strong: 1, latencies: &[] };
         let p = vec![vec![0.9, 0.9], vec![0.9, 0.1], vec![0.1, 0.9], vec![0.2, 0.9]];
         let pts = lambda_sweep(&p, &c, &t, 100);
         let curve = pgr_curve(&pts, 0.5, 0.75);

@@ -54,6 +54,20 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Record>, RecordsError> {
     Ok(out)
 }
 
+/// Keeps only the records of prompts that have an outcome for every one of `models`, so
+/// that evaluations over different subsets of the models see the same prompts.
+pub fn retain_complete(records: &mut Vec<Record>, models: &[String]) {
+    let mut seen: std::collections::HashMap<&str, std::collections::HashSet<&str>> = std::collections::HashMap::new();
+    for r in records.iter() {
+        if models.contains(&r.model) {
+            seen.entry(r.prompt_id.as_str()).or_default().insert(r.model.as_str());
+        }
+    }
+    let complete: std::collections::HashSet<String> =
+        seen.into_iter().filter(|(_, m)| m.len() == models.len()).map(|(p, _)| p.to_string()).collect();
+    records.retain(|r| complete.contains(&r.prompt_id));
+}
+
 /// Writes records as JSONL (one object per line).
 pub fn write_jsonl(path: &Path, records: &[Record]) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -93,6 +107,14 @@ mod tests {
         let rs = vec![rec("a", "m", 1.0), rec("b", "m", 0.25)];
         write_jsonl(&p, &rs).unwrap();
         assert_eq!(read_jsonl(&p).unwrap(), rs);
+    }
+
+    #[test]
+    fn retain_complete_drops_prompts_missing_a_model() {
+        let mut rs = vec![rec("a", "x", 1.0), rec("a", "y", 0.0), rec("b", "x", 1.0), rec("c", "y", 1.0), rec("c", "x", 0.0)];
+        retain_complete(&mut rs, &["x".to_string(), "y".to_string()]);
+        let ids: Vec<&str> = rs.iter().map(|r| r.prompt_id.as_str()).collect();
+        assert_eq!(ids, ["a", "a", "c", "c"]);
     }
 
     #[test]

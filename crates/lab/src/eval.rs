@@ -19,6 +19,9 @@ use std::time::Instant;
 
 /// Strong-call shares the threshold policy's τ is calibrated to (on validation prompts).
 pub const TARGET_SHARES: [f64; 4] = [0.1, 0.2, 0.3, 0.5];
+/// Caps on the strong-call share for the budgeted cost trade-off: λ is the smallest one
+/// sending at most this share of validation prompts to the largest model.
+pub const SHARE_CAPS: [f64; 3] = [0.3, 0.5, 0.6];
 /// Operating points kept from the λ sweep.
 const SWEEP_POINTS: usize = 400;
 /// Fewer complete prompts than this cannot be split into train/validation/test sensibly.
@@ -50,12 +53,13 @@ impl Default for EvalConfig {
     }
 }
 
-/// Threshold policy with τ chosen on validation for a target strong-call share.
+/// A policy whose knob (τ or λ) was chosen on validation prompts for a strong-call share
+/// (a target for τ, a cap for λ), measured on test prompts.
 #[derive(Debug, Clone, Serialize)]
-pub struct ThresholdPoint {
+pub struct ValidatedPoint {
     pub target_share: f64,
-    /// Mean over folds of the τ chosen on validation.
-    pub tau: f64,
+    /// Median over folds of the knob chosen on validation.
+    pub param: f64,
     pub test: OperatingPoint,
     pub pgr: f64,
 }
@@ -93,7 +97,12 @@ pub struct EvalReport {
     pub cpt80: Option<f64>,
     pub aiq: f64,
     pub aiq_singles: f64,
-    pub thresholds: Vec<ThresholdPoint>,
+    /// Threshold policy, τ set on validation for each of [`TARGET_SHARES`].
+    pub thresholds: Vec<ValidatedPoint>,
+    /// Cost trade-off, λ set on validation under each of [`SHARE_CAPS`].
+    pub budgeted: Vec<ValidatedPoint>,
+    /// Mean time to featurize a prompt and predict every model (ms), measured on test prompts.
+    pub decision_ms: f64,
     pub calibration: Vec<ModelCalibration>,
     /// Area under the risk–coverage curve when abstaining on the least confident prompts
     /// (confidence = predicted success of the max-quality choice).
@@ -118,7 +127,10 @@ struct Gathered {
     p: Vec<Vec<f64>>,
     raw: Vec<Vec<f64>>,
     cost: Vec<Vec<f64>>,
+    /// Per fold: τ for each target share, λ for each share cap.
     taus: Vec<Vec<f64>>,
+    lambdas: Vec<Vec<f64>>,
+    decision_seconds: f64,
 }
 
 /// Runs one evaluation of `cfg.predictor` on `records`.
@@ -149,6 +161,7 @@ pub fn run_eval(
     let (strong, weak) = (data.catalog.largest(), data.catalog.cheapest());
     let mut g = Gathered::default();
     let mut train_seconds = 0.0;
+    let latencies = data.latencies();
     let mut hyper = Vec::new();
     let bar = Progress::new(cfg.progress, splits.len() as u64, &format!("{} {} {}", dataset_label(&data), cfg.predictor, cfg.features));
     for s in &splits {
@@ -170,9 +183,12 @@ pub fn run_eval(
         };
         let Predicted { p: vp, cost: vc, .. } = predict(&val)?;
         let val_truth = (val.targets_complete(), val.rows.iter().map(|r| r.costs.clone()).collect::<Vec<_>>());
-        let vt = Outcomes { scores: &val_truth.0, costs: &val_truth.1, strong };
+        let vt = Outcomes { scores: &val_truth.0, costs: &val_truth.1, strong, latencies: &[] };
         g.taus.push(TARGET_SHARES.iter().map(|&t| calibrate_tau(&vp, &vc, &vt, t)).collect());
+        g.lambdas.push(SHARE_CAPS.iter().map(|&cap| calibrate_lambda(&vp, &vc, &vt, cap)).collect());
+        let t0 = Instant::now();
         let t = predict(&test)?;
+        g.decision_seconds += t0.elapsed().as_secs_f64();
         g.rows.extend(s.test.iter().copied());
         g.p.extend(t.p);
         g.cost.extend(t.cost);
@@ -185,7 +201,8 @@ pub fn run_eval(
     let tested = data.subset(&g.rows);
     let scores = tested.targets_complete();
     let costs: Vec<Vec<f64>> = tested.rows.iter().map(|r| r.costs.clone()).collect();
-    let truth = Outcomes { scores: &scores, costs: &costs, strong };
+    let tested_latencies: Vec<Vec<Option<f64>>> = g.rows.iter().map(|&i| latencies[i].clone()).collect();
+    let truth = Outcomes { scores: &scores, costs: &costs, strong, latencies: &tested_latencies };
     let singles: Vec<OperatingPoint> = (0..data.n_models()).map(|m| truth.single(m)).collect();
     let (q_weak, q_strong) = (singles[weak].quality, singles[strong].quality);
     let router_points = metrics::lambda_sweep(&g.p, &g.cost, &truth, SWEEP_POINTS);
@@ -204,7 +221,8 @@ pub fn run_eval(
     let single_pts: Vec<(f64, f64)> = singles.iter().map(|s| (s.cost, s.quality)).collect();
     let aiq_singles = metrics::aiq(&metrics::upper_hull(&single_pts), c_min, c_max);
 
-    let thresholds = threshold_points(&g, &splits, &truth, q_weak, q_strong);
+    let thresholds = validated_points(&g.taus, &TARGET_SHARES, &g, &splits, &truth, q_weak, q_strong, |tau| Policy::Threshold { tau });
+    let budgeted = validated_points(&g.lambdas, &SHARE_CAPS, &g, &splits, &truth, q_weak, q_strong, |lambda| Policy::CostTradeoff { lambda });
     let calibration = (0..data.n_models())
         .map(|m| {
             let y: Vec<f64> = scores.iter().map(|s| s[m]).collect();
@@ -245,6 +263,8 @@ pub fn run_eval(
         aiq,
         aiq_singles,
         thresholds,
+        budgeted,
+        decision_ms: 1e3 * g.decision_seconds / g.rows.len().max(1) as f64,
         calibration,
         aurc,
         hallucination_at_05: metrics::hallucination_rate(&conf, &realised, 0.5),
@@ -288,24 +308,49 @@ fn calibrate_tau(p: &[Vec<f64>], c: &[Vec<f64>], truth: &Outcomes, target: f64) 
     (lo + hi) / 2.0
 }
 
-/// Applies each fold's validation-calibrated τ to that fold's test prompts.
-fn threshold_points(g: &Gathered, splits: &[split::Split], truth: &Outcomes, q_weak: f64, q_strong: f64) -> Vec<ThresholdPoint> {
-    TARGET_SHARES
+/// The smallest λ that sends at most `cap` of validation prompts to the strong model: the
+/// budget used in full, as RouteLLM calibrates its thresholds. (Maximising validation
+/// quality under the cap instead chases noise on validation sets of a few dozen prompts.)
+/// The strong share falls as λ grows, and λ = max sends everything to the cheapest model.
+fn calibrate_lambda(p: &[Vec<f64>], c: &[Vec<f64>], truth: &Outcomes, cap: f64) -> f64 {
+    metrics::lambda_grid(p, c, SWEEP_POINTS)
+        .into_iter()
+        .find(|&lambda| metrics::policy_point(p, c, truth, &Policy::CostTradeoff { lambda }).strong_share <= cap + 1e-12)
+        .unwrap_or(f64::MAX)
+}
+
+/// Applies each fold's validation-chosen knob (`params[fold][target]`) to that fold's test
+/// prompts, one point per target.
+#[allow(clippy::too_many_arguments)]
+fn validated_points(
+    params: &[Vec<f64>],
+    targets: &[f64],
+    g: &Gathered,
+    splits: &[split::Split],
+    truth: &Outcomes,
+    q_weak: f64,
+    q_strong: f64,
+    policy: impl Fn(f64) -> Policy,
+) -> Vec<ValidatedPoint> {
+    targets
         .iter()
         .enumerate()
         .map(|(t, &target)| {
             let mut choices = Vec::with_capacity(g.rows.len());
             let mut start = 0;
             for (f, s) in splits.iter().enumerate() {
-                let tau = g.taus[f][t];
+                let pol = policy(params[f][t]);
                 for i in start..start + s.test.len() {
-                    choices.push(conductor_core::policy::choose_index(&g.p[i], &g.cost[i], &Policy::Threshold { tau }));
+                    choices.push(conductor_core::policy::choose_index(&g.p[i], &g.cost[i], &pol));
                 }
                 start += s.test.len();
             }
-            let tau = g.taus.iter().map(|v| v[t]).sum::<f64>() / g.taus.len() as f64;
-            let test = truth.evaluate(&choices, tau);
-            ThresholdPoint { target_share: target, tau, pgr: metrics::pgr(test.quality, q_weak, q_strong), test }
+            // The median: λ spans orders of magnitude (and is f64::MAX for "all cheapest").
+            let mut knobs: Vec<f64> = params.iter().map(|v| v[t]).collect();
+            knobs.sort_by(f64::total_cmp);
+            let param = knobs[knobs.len() / 2];
+            let test = truth.evaluate(&choices, param);
+            ValidatedPoint { target_share: target, param, pgr: metrics::pgr(test.quality, q_weak, q_strong), test }
         })
         .collect()
 }

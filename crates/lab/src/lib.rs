@@ -8,4 +8,5 @@ pub mod convert;
 pub mod eval;
 pub mod plot;
 pub mod progress;
+pub mod report;
 pub mod table;

@@ -40,7 +40,20 @@ fn with_backend(path: &Path, draw: impl Fn(DrawingArea<SVGBackend, Shift>) -> an
 /// Single models as points, oracle, the random-mixing line, the router's λ curve and its
 /// upper convex hull.
 pub fn cost_quality(r: &EvalReport, path: &Path) -> anyhow::Result<()> {
-    with_backend(path, |a| draw_cost_quality(r, a), |a| draw_cost_quality(r, a))
+    with_backend(path, |a| draw_cost_quality(r, None, a), |a| draw_cost_quality(r, None, a))
+}
+
+/// The seed-experiment chart: [`cost_quality`] of the whole library plus the λ curve of the
+/// router over the smaller models only; SVG and PNG as `<stem>.{svg,png}`.
+pub fn seed_cost_quality(full: &EvalReport, small: &EvalReport, dir: &Path, stem: &str) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut out = Vec::new();
+    for ext in ["svg", "png"] {
+        let p = dir.join(format!("{stem}.{ext}"));
+        with_backend(&p, |a| draw_cost_quality(full, Some(small), a), |a| draw_cost_quality(full, Some(small), a))?;
+        out.push(p);
+    }
+    Ok(out)
 }
 
 /// PGR against the share of calls to the strong model, with the random diagonal.
@@ -52,7 +65,7 @@ fn title(r: &EvalReport) -> String {
     format!("{}: {} router, {} features", r.dataset, r.predictor, r.features)
 }
 
-fn draw_cost_quality<DB: DrawingBackend>(r: &EvalReport, root: DrawingArea<DB, Shift>) -> anyhow::Result<()> {
+fn draw_cost_quality<DB: DrawingBackend>(r: &EvalReport, small: Option<&EvalReport>, root: DrawingArea<DB, Shift>) -> anyhow::Result<()> {
     root.fill(&WHITE).map_err(err)?;
     let max_cost = r.singles.iter().map(|s| s.cost).chain(std::iter::once(r.oracle.cost)).fold(0.0, f64::max) * 1.08;
     let qs = r.singles.iter().map(|s| s.quality).chain([r.oracle.quality, r.random.quality]).chain(r.router_points.iter().map(|p| p.quality));
@@ -79,6 +92,23 @@ fn draw_cost_quality<DB: DrawingBackend>(r: &EvalReport, root: DrawingArea<DB, S
         .map_err(err)?
         .label("router (λ sweep)")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+    if let Some(sm) = small {
+        let mut c: Vec<(f64, f64)> = sm.router_points.iter().map(|p| (p.cost, p.quality)).collect();
+        c.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let orange = RGBColor(230, 120, 0);
+        chart
+            .draw_series(LineSeries::new(c, orange.stroke_width(2)))
+            .map_err(err)?
+            .label("router over the smaller models (λ sweep)")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], orange.stroke_width(2)));
+        let validated: Vec<(f64, f64)> =
+            r.budgeted.iter().map(|b| (b.test.cost, b.test.quality)).chain([(r.max_quality.cost, r.max_quality.quality)]).collect();
+        chart
+            .draw_series(validated.into_iter().map(|pt| Cross::new(pt, 7, BLUE.stroke_width(2))))
+            .map_err(err)?
+            .label("router, knob set on validation")
+            .legend(|(x, y)| Cross::new((x + 10, y), 6, BLUE.stroke_width(2)));
+    }
     let mut hull_pts = curve;
     hull_pts.extend(r.singles.iter().map(|s| (s.cost, s.quality)));
     chart

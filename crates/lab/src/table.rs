@@ -38,7 +38,10 @@ pub fn detailed(r: &EvalReport) -> String {
     row(&mut o, "oracle (best per prompt, cheapest on ties)", &r.oracle, pgr(r.oracle.quality));
     row(&mut o, "router: max quality", &r.max_quality, pgr(r.max_quality.quality));
     for t in &r.thresholds {
-        row(&mut o, &format!("router: threshold τ={:.3} (target {:.0}% strong, set on validation)", t.tau, 100.0 * t.target_share), &t.test, t.pgr);
+        row(&mut o, &format!("router: threshold τ={:.3} (target {:.0}% strong, set on validation)", t.param, 100.0 * t.target_share), &t.test, t.pgr);
+    }
+    for b in &r.budgeted {
+        row(&mut o, &format!("router: cost trade-off λ={:.3e} (≤ {:.0}% strong, set on validation)", b.param, 100.0 * b.target_share), &b.test, b.pgr);
     }
     for target in [0.1, 0.2, 0.3, 0.5, 0.8] {
         if let Some(p) = r.router_points.iter().min_by(|a, b| (a.strong_share - target).abs().total_cmp(&(b.strong_share - target).abs())) {

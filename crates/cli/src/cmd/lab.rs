@@ -1,4 +1,4 @@
-//! `conductor lab convert|eval|train|bench`: the evaluation lab on the command line.
+//! `conductor lab convert|eval|train|bench|report`: the evaluation lab on the command line.
 //! Argument parsing and printing only; the work is in `conductor-lab` and `conductor-core`.
 
 use anyhow::Context;
@@ -11,7 +11,7 @@ use conductor_core::records::{self, Record};
 use conductor_core::router::Router;
 use conductor_core::split;
 use conductor_lab::eval::{run_eval, EvalConfig};
-use conductor_lab::{bench, convert, plot, table};
+use conductor_lab::{bench, convert, plot, report, table};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,6 +25,10 @@ pub enum LabCommand {
     Train(TrainArgs),
     /// Decision latency (p50/p99) with a large memory, and training time.
     Bench(BenchArgs),
+    /// The seed experiment on held-out prompts: each model alone, the router over the whole
+    /// library and over the smaller models, random, oracle; quality, cost, latency, share to
+    /// the largest model, and whether the router beats the largest model alone.
+    Report(ReportArgs),
 }
 
 #[derive(Args)]
@@ -89,6 +93,34 @@ pub struct TrainArgs {
 }
 
 #[derive(Args)]
+pub struct ReportArgs {
+    /// Records files (JSONL), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "records/local.jsonl")]
+    records: Vec<PathBuf>,
+    #[arg(long, default_value = "catalog/local.toml")]
+    catalog: PathBuf,
+    /// knn, logreg, mf, or auto (chosen on each fold's validation prompts).
+    #[arg(long, default_value = "auto")]
+    predictor: PredictorKind,
+    #[arg(long, default_value = "ngram")]
+    features: FeatureKind,
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// The smaller models for the second router (default: every model but the largest).
+    #[arg(long, value_delimiter = ',')]
+    small: Vec<String>,
+    #[arg(long, default_value = "out/embeddings")]
+    cache: PathBuf,
+    /// Output folder for `report.md`, `report.json` and the cost–quality chart.
+    #[arg(long, default_value = "out/lab/report")]
+    out: PathBuf,
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
 pub struct BenchArgs {
     #[command(flatten)]
     common: Common,
@@ -114,6 +146,7 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<()> {
         LabCommand::Eval(a) => run_eval_cmd(a),
         LabCommand::Train(a) => run_train(a),
         LabCommand::Bench(a) => run_bench(a),
+        LabCommand::Report(a) => run_report(a),
     }
 }
 
@@ -244,5 +277,43 @@ fn run_bench(a: BenchArgs) -> anyhow::Result<()> {
     let path: &Path = &a.out.join(format!("bench_{}.json", a.common.features));
     std::fs::write(path, serde_json::to_string_pretty(&serde_json::json!({ "latency": lat, "training": times }))?)?;
     println!("written {}", path.display());
+    Ok(())
+}
+
+fn run_report(a: ReportArgs) -> anyhow::Result<()> {
+    let mut common = Common {
+        records: a.records.clone(),
+        catalog: a.catalog.clone(),
+        features: a.features,
+        seed: a.seed,
+        cache: a.cache.clone(),
+        models: vec![],
+    };
+    let mut full_inp = load_inputs(&common)?;
+    let all: Vec<String> = full_inp.catalog.models.iter().map(|m| m.id.clone()).collect();
+    records::retain_complete(&mut full_inp.records, &all);
+    let small = if a.small.is_empty() {
+        let largest = full_inp.catalog.largest();
+        full_inp.catalog.models.iter().enumerate().filter(|&(i, _)| i != largest).map(|(_, m)| m.id.clone()).collect()
+    } else {
+        a.small.clone()
+    };
+    anyhow::ensure!(small.len() >= 2, "the router over the smaller models needs at least two of them (got {})", small.join(", "));
+    common.models = small;
+    let mut small_inp = load_inputs(&common)?;
+    // The same prompts as the whole-library evaluation, hence the same folds.
+    small_inp.records = full_inp.records.iter().filter(|r| common.models.contains(&r.model)).cloned().collect();
+    let cfg = EvalConfig { predictor: a.predictor, features: a.features, seed: a.seed, folds: Some(a.folds), progress: !a.quiet, ..EvalConfig::default() };
+    let full = run_eval(&full_inp.records, &full_inp.catalog, &cfg, full_inp.embedder.as_deref(), Some(&full_inp.cache))?;
+    let small = run_eval(&small_inp.records, &small_inp.catalog, &cfg, small_inp.embedder.as_deref(), Some(&small_inp.cache))?;
+    let rep = report::build(&full, &small)?;
+    let md = report::render(&rep);
+    println!("{md}");
+    std::fs::create_dir_all(&a.out)?;
+    std::fs::write(a.out.join("report.md"), &md)?;
+    std::fs::write(a.out.join("report.json"), serde_json::to_string_pretty(&serde_json::json!({ "report": rep, "full": full, "small": small }))?)?;
+    for p in plot::seed_cost_quality(&full, &small, &a.out, "cost_quality")? {
+        println!("plot: {}", p.display());
+    }
     Ok(())
 }

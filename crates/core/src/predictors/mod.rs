@@ -29,6 +29,13 @@ pub enum PredictorKind {
     Knn,
     LogReg,
     Mf,
+    /// Whichever of the three fits the validation prompts best (lowest Brier score).
+    Auto,
+}
+
+impl PredictorKind {
+    /// The concrete methods `Auto` chooses between.
+    pub const CONCRETE: [PredictorKind; 3] = [PredictorKind::Knn, PredictorKind::LogReg, PredictorKind::Mf];
 }
 
 impl std::str::FromStr for PredictorKind {
@@ -38,7 +45,8 @@ impl std::str::FromStr for PredictorKind {
             "knn" => Ok(PredictorKind::Knn),
             "logreg" | "lr" | "logistic" => Ok(PredictorKind::LogReg),
             "mf" | "matrix-factorization" | "matrix-factorisation" => Ok(PredictorKind::Mf),
-            other => anyhow::bail!("unknown predictor `{other}` (expected knn, logreg or mf)"),
+            "auto" => Ok(PredictorKind::Auto),
+            other => anyhow::bail!("unknown predictor `{other}` (expected knn, logreg, mf or auto)"),
         }
     }
 }
@@ -49,6 +57,7 @@ impl std::fmt::Display for PredictorKind {
             PredictorKind::Knn => "knn",
             PredictorKind::LogReg => "logreg",
             PredictorKind::Mf => "mf",
+            PredictorKind::Auto => "auto",
         })
     }
 }
@@ -98,8 +107,9 @@ pub fn brier(pred: &[Vec<f64>], y: &Targets) -> f64 {
     if n == 0 { 0.0 } else { s / n as f64 }
 }
 
-/// Fits `kind` on the training split, choosing its hyper-parameter by Brier score on the
-/// validation split. Returns the chosen predictor and a description of the choice.
+/// Fits `kind` on the training split, choosing its hyper-parameter (and, for `Auto`, the
+/// method itself) by Brier score on the validation split. Returns the chosen predictor and
+/// a description of the choice.
 #[allow(clippy::too_many_arguments)] // train/validation pairs plus shape and seed: all needed
 pub fn fit_with_validation(
     kind: PredictorKind,
@@ -111,11 +121,42 @@ pub fn fit_with_validation(
     n_models: usize,
     seed: u64,
 ) -> (AnyPredictor, String) {
-    if kind == PredictorKind::Knn {
-        return fit_knn_with_validation(x_train, y_train, x_val, y_val, dim, n_models);
+    let kinds: &[PredictorKind] = if kind == PredictorKind::Auto { &PredictorKind::CONCRETE } else { std::slice::from_ref(&kind) };
+    let mut best: Option<(f64, AnyPredictor, String)> = None;
+    for &k in kinds {
+        let (b, p, desc) = fit_one(k, x_train, y_train, x_val, y_val, dim, n_models, seed);
+        if best.as_ref().is_none_or(|(bb, _, _)| b < *bb) {
+            best = Some((b, p, desc));
+        }
     }
+    let (_, p, d) = best.expect("at least one predictor kind is tried");
+    if kind == PredictorKind::Auto {
+        let chosen = match &p {
+            AnyPredictor::Knn(_) => "knn",
+            AnyPredictor::LogReg(_) => "logreg",
+            AnyPredictor::Mf(_) => "mf",
+            AnyPredictor::Mean(_) => "mean",
+        };
+        return (p, format!("auto → {chosen} {d}"));
+    }
+    (p, d)
+}
+
+/// One concrete method with its hyper-parameter chosen on validation: (val Brier, predictor, description).
+#[allow(clippy::too_many_arguments)]
+fn fit_one(
+    kind: PredictorKind,
+    x_train: &[SparseVec],
+    y_train: &Targets,
+    x_val: &[SparseVec],
+    y_val: &Targets,
+    dim: usize,
+    n_models: usize,
+    seed: u64,
+) -> (f64, AnyPredictor, String) {
     let candidates: Vec<(AnyPredictor, String)> = match kind {
-        PredictorKind::Knn => unreachable!("handled above"),
+        PredictorKind::Knn => return fit_knn_with_validation(x_train, y_train, x_val, y_val, dim, n_models),
+        PredictorKind::Auto => unreachable!("fit_with_validation expands auto into concrete kinds"),
         PredictorKind::LogReg => logreg::L2_GRID
             .iter()
             .map(|&l2| (AnyPredictor::LogReg(logreg::LogReg::fit(x_train, y_train, dim, n_models, l2, seed)), format!("l2={l2}")))
@@ -133,8 +174,7 @@ pub fn fit_with_validation(
             best = Some((b, p, format!("{desc} (val Brier {b:.4})")));
         }
     }
-    let (_, p, d) = best.expect("every predictor kind has at least one candidate");
-    (p, d)
+    best.expect("every predictor kind has at least one candidate")
 }
 
 /// kNN's k is chosen with a single similarity search per validation prompt.
@@ -145,7 +185,7 @@ fn fit_knn_with_validation(
     y_val: &Targets,
     dim: usize,
     n_models: usize,
-) -> (AnyPredictor, String) {
+) -> (f64, AnyPredictor, String) {
     use rayon::prelude::*;
     let max_k = *knn::K_GRID.iter().max().unwrap_or(&10);
     let mut model = knn::Knn::fit(x_train, y_train, n_models, max_k).with_pruning(knn::pruning_for_dim(dim));
@@ -160,7 +200,7 @@ fn fit_knn_with_validation(
         }
     }
     model.k = best.1;
-    (AnyPredictor::Knn(model), format!("k={} (val Brier {:.4})", best.1, best.0))
+    (best.0, AnyPredictor::Knn(model), format!("k={} (val Brier {:.4})", best.1, best.0))
 }
 
 /// The logistic function, clamped away from 0 and 1 so log-losses stay finite.
@@ -208,5 +248,20 @@ pub(crate) mod tests {
             check_learns(&p, &x);
         }
         assert_eq!("LR".parse::<PredictorKind>().unwrap(), PredictorKind::LogReg);
+    }
+
+    #[test]
+    fn auto_keeps_the_method_with_the_lowest_validation_brier() {
+        let (x, y, dim) = toy();
+        let (p, desc) = fit_with_validation(PredictorKind::Auto, &x[..80], &y[..80], &x[80..], &y[80..], dim, 2, 1);
+        check_learns(&p, &x);
+        assert!(desc.starts_with("auto → "), "{desc}");
+        let auto_brier = brier(&x[80..].iter().map(|v| p.predict(v)).collect::<Vec<_>>(), &y[80..]);
+        for kind in PredictorKind::CONCRETE {
+            let (q, _) = fit_with_validation(kind, &x[..80], &y[..80], &x[80..], &y[80..], dim, 2, 1);
+            let b = brier(&x[80..].iter().map(|v| q.predict(v)).collect::<Vec<_>>(), &y[80..]);
+            assert!(auto_brier <= b + 1e-12, "auto {auto_brier} worse than {kind} {b}");
+        }
+        assert_eq!("auto".parse::<PredictorKind>().unwrap(), PredictorKind::Auto);
     }
 }
