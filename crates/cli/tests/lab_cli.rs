@@ -112,3 +112,47 @@ fn bad_inputs_get_clear_errors() {
     let e = err(&conductor(&["route", "--router", s(&catalog()), "hi"]));
     assert!(e.contains("not a conductor router artifact"), "{e}");
 }
+
+/// The seed-experiment report re-runs from the committed records alone, and its "always the
+/// largest model" row is exactly the mean score of that model over the complete prompts.
+#[test]
+fn report_reruns_from_committed_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("report");
+    let out = ok(&conductor(&["lab", "report", "--out", s(&out_dir), "--quiet"]));
+    for row in [
+        "`smollm2-135m` alone",
+        "`qwen2.5-coder-1.5b` alone",
+        "random (uniform over the three)",
+        "oracle (best per prompt",
+        "router over all: max quality",
+        "router over all: ≤ 60% to the largest",
+        "router over `smollm2-135m` + `qwen2.5-coder-0.5b`: max quality",
+        "**Claim",
+    ] {
+        assert!(out.contains(row), "missing `{row}` in\n{out}");
+    }
+    assert!(!out.contains("| – |"), "every row has a measured latency:\n{out}");
+
+    // Independent recomputation of the 1.5B row from the records file.
+    let models = ["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"];
+    let mut by_prompt: std::collections::HashMap<String, std::collections::HashMap<String, f64>> = Default::default();
+    for l in std::fs::read_to_string(repo().join("records/local.jsonl")).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        by_prompt.entry(v["prompt_id"].as_str().unwrap().into()).or_default().insert(v["model"].as_str().unwrap().into(), v["score"].as_f64().unwrap());
+    }
+    let complete: Vec<_> = by_prompt.values().filter(|m| models.iter().all(|k| m.contains_key(*k))).collect();
+    let q = complete.iter().map(|m| m["qwen2.5-coder-1.5b"]).sum::<f64>() / complete.len() as f64;
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["report"]["prompts"].as_u64().unwrap() as usize, complete.len());
+    let row = json["report"]["rows"].as_array().unwrap().iter().find(|r| r["policy"] == "`qwen2.5-coder-1.5b` alone").unwrap();
+    assert!((row["quality"].as_f64().unwrap() - q).abs() < 1e-9, "{row} vs {q}");
+    assert!(out_dir.join("report.md").exists());
+    assert_eq!(&std::fs::read(out_dir.join("cost_quality.png")).unwrap()[1..4], b"PNG");
+    assert!(std::fs::read_to_string(out_dir.join("cost_quality.svg")).unwrap().contains("smaller models"));
+
+    let e = err(&conductor(&["lab", "report", "--small", "qwen2.5-coder-0.5b", "--out", s(&out_dir), "--quiet"]));
+    assert!(e.contains("at least two"), "{e}");
+    let e = err(&conductor(&["lab", "report", "--small", "gpt-9,qwen2.5-coder-0.5b", "--out", s(&out_dir), "--quiet"]));
+    assert!(e.contains("gpt-9"), "{e}");
+}
