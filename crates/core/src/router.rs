@@ -10,7 +10,7 @@ use crate::embedder::TextEmbedder;
 use crate::features::{EmbeddingCache, Featurizer, SparseVec};
 use crate::predictors::baselines::tier_prior;
 use crate::predictors::knn::{pruning_for_dim, Knn};
-use crate::predictors::{fit_with_validation, AnyPredictor, Predictor, PredictorKind};
+use crate::predictors::{fit_with_validation, AnyPredictor, FitData, Predictor, PredictorKind};
 use crate::tokens::DEFAULT_COMPLETION_TOKENS;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -92,7 +92,8 @@ impl Router {
         let x_train = featurizer.transform_batch(&train.texts(), embedder, cache)?;
         let x_val = featurizer.transform_batch(&val.texts(), embedder, cache)?;
         let (y_train, y_val) = (train.targets(), val.targets());
-        let (model, hyper) = fit_with_validation(predictor, &x_train, &y_train, &x_val, &y_val, featurizer.dim(), n, seed);
+        let fit = FitData { x_train: &x_train, y_train: &y_train, x_val: &x_val, y_val: &y_val, dim, n_models: n, seed };
+        let (model, hyper) = fit_with_validation(predictor, &fit);
         let raw_val = predict_all(&model, &x_val);
         let calibrators = (0..n)
             .map(|j| {

@@ -5,23 +5,18 @@
 
 use crate::error::ApiError;
 use conductor_providers::openai_wire::ChatCompletionRequest;
-use conductor_providers::{ChatMessage, Role};
+use conductor_providers::{ChatMessage, ChatRequest, Role};
 use serde_json::Value;
 
 /// Longest `stop` list OpenAI accepts.
 const MAX_STOP: usize = 4;
 
-/// A chat request that passed validation.
+/// A chat request that passed validation: what providers are sent, plus how the client
+/// wants the answer delivered and routed.
 #[derive(Debug, Clone)]
 pub struct ChatInput {
-    pub model: String,
-    pub messages: Vec<ChatMessage>,
-    pub max_tokens: Option<u32>,
-    pub temperature: Option<f64>,
-    pub top_p: Option<f64>,
-    pub stop: Vec<String>,
-    pub seed: Option<u64>,
-    pub user: Option<String>,
+    /// `model` is still the name the client asked for (`auto`, `auto:<policy>` or an id).
+    pub request: ChatRequest,
     pub stream: bool,
     pub include_usage: bool,
     /// The raw `conductor` routing knobs, validated later by the router.
@@ -32,17 +27,18 @@ impl ChatInput {
     /// The text the router looks at: the last user message (what is being asked now),
     /// with earlier turns as context when there is no user message.
     pub fn routing_text(&self) -> String {
-        self.messages
+        let messages = &self.request.messages;
+        messages
             .iter()
             .rev()
             .find(|m| m.role == Role::User)
             .map(|m| m.content.clone())
-            .unwrap_or_else(|| self.messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n"))
+            .unwrap_or_else(|| messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n"))
     }
 
     /// Total characters of the conversation (for token estimates).
     pub fn prompt_bytes(&self) -> usize {
-        self.messages.iter().map(|m| m.content.len()).sum()
+        self.request.messages.iter().map(|m| m.content.len()).sum()
     }
 }
 
@@ -133,14 +129,16 @@ fn validate(req: ChatCompletionRequest) -> Result<ChatInput, ApiError> {
         }
     }
     Ok(ChatInput {
-        model: req.model,
-        messages,
-        max_tokens,
-        temperature: req.temperature,
-        top_p: req.top_p,
-        stop,
-        seed: req.seed.map(|s| s as u64),
-        user: req.user,
+        request: ChatRequest {
+            model: req.model,
+            messages,
+            max_tokens,
+            temperature: req.temperature,
+            top_p: req.top_p,
+            stop,
+            seed: req.seed.map(|s| s as u64),
+            user: req.user,
+        },
         stream,
         include_usage,
         knobs: req.conductor.filter(|v| !v.is_null()),
@@ -178,10 +176,10 @@ mod tests {
                 "stop":"\n","max_completion_tokens":5,"stream":true,"stream_options":{"include_usage":true},"seed":1,"logit_bias":{}}"#,
         )
         .unwrap();
-        assert_eq!(ok.messages[0].role, Role::System);
-        assert_eq!(ok.messages[1].content, "hi");
-        assert_eq!(ok.stop, vec!["\n".to_string()]);
-        assert_eq!(ok.max_tokens, Some(5));
+        assert_eq!(ok.request.messages[0].role, Role::System);
+        assert_eq!(ok.request.messages[1].content, "hi");
+        assert_eq!(ok.request.stop, vec!["\n".to_string()]);
+        assert_eq!(ok.request.max_tokens, Some(5));
         assert!(ok.include_usage);
     }
 }

@@ -107,24 +107,26 @@ pub fn brier(pred: &[Vec<f64>], y: &Targets) -> f64 {
     if n == 0 { 0.0 } else { s / n as f64 }
 }
 
+/// What a predictor is fitted on: training prompts to learn from, validation prompts to
+/// choose hyper-parameters (and, for `Auto`, the method) on.
+pub struct FitData<'a> {
+    pub x_train: &'a [SparseVec],
+    pub y_train: &'a Targets,
+    pub x_val: &'a [SparseVec],
+    pub y_val: &'a Targets,
+    pub dim: usize,
+    pub n_models: usize,
+    pub seed: u64,
+}
+
 /// Fits `kind` on the training split, choosing its hyper-parameter (and, for `Auto`, the
 /// method itself) by Brier score on the validation split. Returns the chosen predictor and
 /// a description of the choice.
-#[allow(clippy::too_many_arguments)] // train/validation pairs plus shape and seed: all needed
-pub fn fit_with_validation(
-    kind: PredictorKind,
-    x_train: &[SparseVec],
-    y_train: &Targets,
-    x_val: &[SparseVec],
-    y_val: &Targets,
-    dim: usize,
-    n_models: usize,
-    seed: u64,
-) -> (AnyPredictor, String) {
+pub fn fit_with_validation(kind: PredictorKind, d: &FitData) -> (AnyPredictor, String) {
     let kinds: &[PredictorKind] = if kind == PredictorKind::Auto { &PredictorKind::CONCRETE } else { std::slice::from_ref(&kind) };
     let mut best: Option<(f64, AnyPredictor, String)> = None;
     for &k in kinds {
-        let (b, p, desc) = fit_one(k, x_train, y_train, x_val, y_val, dim, n_models, seed);
+        let (b, p, desc) = fit_one(k, d);
         if best.as_ref().is_none_or(|(bb, _, _)| b < *bb) {
             best = Some((b, p, desc));
         }
@@ -143,19 +145,10 @@ pub fn fit_with_validation(
 }
 
 /// One concrete method with its hyper-parameter chosen on validation: (val Brier, predictor, description).
-#[allow(clippy::too_many_arguments)]
-fn fit_one(
-    kind: PredictorKind,
-    x_train: &[SparseVec],
-    y_train: &Targets,
-    x_val: &[SparseVec],
-    y_val: &Targets,
-    dim: usize,
-    n_models: usize,
-    seed: u64,
-) -> (f64, AnyPredictor, String) {
+fn fit_one(kind: PredictorKind, d: &FitData) -> (f64, AnyPredictor, String) {
+    let FitData { x_train, y_train, dim, n_models, seed, .. } = *d;
     let candidates: Vec<(AnyPredictor, String)> = match kind {
-        PredictorKind::Knn => return fit_knn_with_validation(x_train, y_train, x_val, y_val, dim, n_models),
+        PredictorKind::Knn => return fit_knn_with_validation(d),
         PredictorKind::Auto => unreachable!("fit_with_validation expands auto into concrete kinds"),
         PredictorKind::LogReg => logreg::L2_GRID
             .iter()
@@ -168,8 +161,8 @@ fn fit_one(
     };
     let mut best: Option<(f64, AnyPredictor, String)> = None;
     for (p, desc) in candidates {
-        let preds: Vec<Vec<f64>> = x_val.iter().map(|x| p.predict(x)).collect();
-        let b = brier(&preds, y_val);
+        let preds: Vec<Vec<f64>> = d.x_val.iter().map(|x| p.predict(x)).collect();
+        let b = brier(&preds, d.y_val);
         if best.as_ref().is_none_or(|(bb, _, _)| b < *bb) {
             best = Some((b, p, format!("{desc} (val Brier {b:.4})")));
         }
@@ -178,15 +171,9 @@ fn fit_one(
 }
 
 /// kNN's k is chosen with a single similarity search per validation prompt.
-fn fit_knn_with_validation(
-    x_train: &[SparseVec],
-    y_train: &Targets,
-    x_val: &[SparseVec],
-    y_val: &Targets,
-    dim: usize,
-    n_models: usize,
-) -> (f64, AnyPredictor, String) {
+fn fit_knn_with_validation(d: &FitData) -> (f64, AnyPredictor, String) {
     use rayon::prelude::*;
+    let FitData { x_train, y_train, x_val, y_val, dim, n_models, .. } = *d;
     let max_k = *knn::K_GRID.iter().max().unwrap_or(&10);
     let mut model = knn::Knn::fit(x_train, y_train, n_models, max_k).with_pruning(knn::pruning_for_dim(dim));
     let nbs: Vec<Vec<(usize, f32)>> = x_val.par_iter().map(|x| model.neighbours(x, max_k)).collect();
@@ -239,11 +226,15 @@ pub(crate) mod tests {
         assert!(chat[0] > 0.7, "chat: {chat:?}");
     }
 
+    fn split<'a>(x: &'a [SparseVec], y: &'a Targets, dim: usize) -> FitData<'a> {
+        FitData { x_train: &x[..80], y_train: &y[..80], x_val: &x[80..], y_val: &y[80..], dim, n_models: 2, seed: 1 }
+    }
+
     #[test]
     fn validation_selection_picks_a_candidate() {
         let (x, y, dim) = toy();
         for kind in [PredictorKind::Knn, PredictorKind::LogReg, PredictorKind::Mf] {
-            let (p, desc) = fit_with_validation(kind, &x[..80], &y[..80], &x[80..], &y[80..], dim, 2, 1);
+            let (p, desc) = fit_with_validation(kind, &split(&x, &y, dim));
             assert!(desc.contains("val Brier"));
             check_learns(&p, &x);
         }
@@ -253,12 +244,12 @@ pub(crate) mod tests {
     #[test]
     fn auto_keeps_the_method_with_the_lowest_validation_brier() {
         let (x, y, dim) = toy();
-        let (p, desc) = fit_with_validation(PredictorKind::Auto, &x[..80], &y[..80], &x[80..], &y[80..], dim, 2, 1);
+        let (p, desc) = fit_with_validation(PredictorKind::Auto, &split(&x, &y, dim));
         check_learns(&p, &x);
         assert!(desc.starts_with("auto → "), "{desc}");
         let auto_brier = brier(&x[80..].iter().map(|v| p.predict(v)).collect::<Vec<_>>(), &y[80..]);
         for kind in PredictorKind::CONCRETE {
-            let (q, _) = fit_with_validation(kind, &x[..80], &y[..80], &x[80..], &y[80..], dim, 2, 1);
+            let (q, _) = fit_with_validation(kind, &split(&x, &y, dim));
             let b = brier(&x[80..].iter().map(|v| q.predict(v)).collect::<Vec<_>>(), &y[80..]);
             assert!(auto_brier <= b + 1e-12, "auto {auto_brier} worse than {kind} {b}");
         }

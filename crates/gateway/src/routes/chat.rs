@@ -39,7 +39,7 @@ pub async fn handler(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
 /// Upper bound of prompt tokens: a byte-level tokenizer never produces more tokens than
 /// bytes; the chat template adds a few per message.
 fn prompt_token_bound(input: &ChatInput) -> usize {
-    input.prompt_bytes() + 16 * input.messages.len() + 64
+    input.prompt_bytes() + 16 * input.request.messages.len() + 64
 }
 
 pub fn now_secs() -> u64 {
@@ -62,7 +62,7 @@ async fn handle(
     let key = state.keys.authenticate(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())).map_err(|e| (e, None))?;
     let body = body.map_err(|e| (body_error(e), None))?;
     let input = parse_chat(&body).map_err(|e| (e, None))?;
-    let all_text: String = input.messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n");
+    let all_text: String = input.request.messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n");
     let prompt_estimate = estimate_tokens(&all_text);
     let routing_text = input.routing_text();
     let pc = &state.config.policy;
@@ -71,7 +71,7 @@ async fn handle(
         &state.registry,
         &state.router,
         &key,
-        &input.model,
+        &input.request.model,
         input.knobs.as_ref(),
         &routing_text,
         prompt_estimate,
@@ -86,7 +86,7 @@ async fn handle(
         .ranked
         .iter()
         .filter_map(|id| state.registry.get(id))
-        .map(|m| m.entry.cost_usd(bound, input.max_tokens.unwrap_or(m.limits.default_max_tokens) as usize))
+        .map(|m| m.entry.cost_usd(bound, input.request.max_tokens.unwrap_or(m.limits.default_max_tokens) as usize))
         .fold(0.0, f64::max);
     let reservation = state.budgets.reserve(&key.id, reserve).map_err(|o| {
         (
@@ -104,23 +104,15 @@ async fn handle(
         state.clone(),
         decision_id.clone(),
         key.id.clone(),
-        input.model.clone(),
+        input.request.model.clone(),
         plan,
         prompt,
         input.stream,
         reservation,
         prompt_estimate as u64,
     );
-    let base = ChatRequest {
-        model: String::new(),
-        messages: input.messages.clone(),
-        max_tokens: input.max_tokens,
-        temperature: input.temperature,
-        top_p: input.top_p,
-        stop: input.stop.clone(),
-        seed: input.seed,
-        user: input.user.clone(),
-    };
+    // Dispatch fills in each candidate's own model name.
+    let base = ChatRequest { model: String::new(), ..input.request.clone() };
     match dispatch::run(&state, &mut ticket, &base, input.stream).await {
         Err(e) => {
             ticket.close("error", Some(e.message.clone()));
