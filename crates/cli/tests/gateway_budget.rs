@@ -8,7 +8,7 @@ use gateway_support::*;
 use serde_json::Value;
 
 fn config(up: &Upstream) -> String {
-    let mut cfg = upstream_config(&up, &[("cheap", "slow", "small"), ("pricey", "ok", "large")], "");
+    let mut cfg = upstream_config(up, &[("cheap", "slow", "small"), ("pricey", "ok", "large")], "");
     cfg.push_str(
         r#"
 [[keys]]

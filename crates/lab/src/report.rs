@@ -161,8 +161,7 @@ pub fn render(r: &SeedReport) -> String {
         Some(b) => {
             let _ = writeln!(
                 o,
-                "**Claim ({} ≥ `{}` alone = {:.3} with ≤ {:.0}% of calls to it, at lower mean cost and latency): {}.** Best validated router row within the cap: {} — quality {:.3} ({:+.3}), {:.1}% to the largest model, cost {:.7} USD, latency {} s.",
-                "router quality",
+                "**Claim (router quality ≥ `{}` alone = {:.3} with ≤ {:.0}% of calls to it, at lower mean cost and latency): {}.** Best validated router row within the cap: {} — quality {:.3} ({:+.3}), {:.1}% to the largest model, cost {:.7} USD, latency {} s.",
                 c.largest,
                 c.largest_quality,
                 100.0 * CLAIM_SHARE_CAP,

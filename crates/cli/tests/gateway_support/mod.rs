@@ -76,8 +76,7 @@ impl Server {
     pub fn stop(mut self) -> tempfile::TempDir {
         let status = self.signal("TERM");
         assert!(status.success(), "conductor exited with {status:?} after SIGTERM");
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        dir
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 }
 

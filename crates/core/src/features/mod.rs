@@ -137,7 +137,7 @@ pub(crate) mod tests {
             Ok(texts
                 .iter()
                 .map(|t| {
-                    let mut v = vec![0f32; 26];
+                    let mut v = [0f32; 26];
                     for c in t.to_ascii_lowercase().bytes().filter(u8::is_ascii_lowercase) {
                         v[(c - b'a') as usize] += 1.0;
                     }
