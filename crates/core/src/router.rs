@@ -10,7 +10,7 @@ use crate::embedder::TextEmbedder;
 use crate::features::{EmbeddingCache, Featurizer, SparseVec};
 use crate::predictors::baselines::tier_prior;
 use crate::predictors::knn::{pruning_for_dim, Knn};
-use crate::predictors::{fit_with_validation, AnyPredictor, FitData, Predictor, PredictorKind};
+use crate::predictors::{brier, fit_with_validation, AnyPredictor, FitData, Predictor, PredictorKind};
 use crate::tokens::DEFAULT_COMPLETION_TOKENS;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -56,6 +56,9 @@ pub struct TrainInfo {
     pub train_prompts: usize,
     pub val_prompts: usize,
     pub seed: u64,
+    /// Brier score of the raw predictions on the validation prompts.
+    #[serde(default)]
+    pub val_brier: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,6 +89,9 @@ impl Router {
     ) -> anyhow::Result<Router> {
         anyhow::ensure!(!train.rows.is_empty(), "no training prompts");
         anyhow::ensure!(train.catalog == val.catalog, "train and validation data must use the same catalogue");
+        if feature_kind == FeatureKind::Auto {
+            return Router::train_feature_choice(train, val, predictor, embedder, cache, seed);
+        }
         let n = train.n_models();
         let featurizer = Featurizer::fit(feature_kind, &train.texts(), embedder)?;
         let dim = featurizer.dim();
@@ -95,6 +101,7 @@ impl Router {
         let fit = FitData { x_train: &x_train, y_train: &y_train, x_val: &x_val, y_val: &y_val, dim, n_models: n, seed };
         let (model, hyper) = fit_with_validation(predictor, &fit);
         let raw_val = predict_all(&model, &x_val);
+        let val_brier = brier(&raw_val, &y_val);
         let calibrators = (0..n)
             .map(|j| {
                 let (r, y): (Vec<f64>, Vec<f64>) =
@@ -115,8 +122,32 @@ impl Router {
                 train_prompts: train.rows.len(),
                 val_prompts: val.rows.len(),
                 seed,
+                val_brier,
             },
         })
+    }
+
+    /// `auto` features: a router per concrete kind (MiniLM only with an embedder), keeping
+    /// the one whose raw predictions have the lowest validation Brier score.
+    fn train_feature_choice(
+        train: &Dataset,
+        val: &Dataset,
+        predictor: PredictorKind,
+        embedder: Option<&dyn TextEmbedder>,
+        cache: Option<&EmbeddingCache>,
+        seed: u64,
+    ) -> anyhow::Result<Router> {
+        let kinds: &[FeatureKind] = if embedder.is_some() { &[FeatureKind::Ngram, FeatureKind::MiniLm] } else { &[FeatureKind::Ngram] };
+        let mut best: Option<Router> = None;
+        for &k in kinds {
+            let r = Router::train(train, val, predictor, k, embedder, cache, seed)?;
+            if best.as_ref().is_none_or(|b| r.info.val_brier < b.info.val_brier) {
+                best = Some(r);
+            }
+        }
+        let mut r = best.expect("n-grams are always tried");
+        r.info.hyperparameters = format!("features auto → {}; {}", r.feature_kind(), r.info.hyperparameters);
+        Ok(r)
     }
 
     /// A router with no training data: each model starts at a prior success by tier
@@ -286,6 +317,24 @@ mod tests {
     use crate::catalog::tests::two_models;
     use crate::dataset::tests::rec;
     use crate::policy::{decide, Constraints, Policy};
+
+    #[test]
+    fn auto_features_keep_the_kind_with_the_lower_validation_brier() {
+        let e = crate::features::tests::LetterEmbedder;
+        let (train, val) = (toy_dataset(40, 0), toy_dataset(10, 500));
+        let auto = Router::train(&train, &val, PredictorKind::Knn, FeatureKind::Auto, Some(&e), None, 1).unwrap();
+        let briers: Vec<(FeatureKind, f64)> = [FeatureKind::Ngram, FeatureKind::MiniLm]
+            .iter()
+            .map(|&k| (k, Router::train(&train, &val, PredictorKind::Knn, k, Some(&e), None, 1).unwrap().info.val_brier))
+            .collect();
+        let best = briers.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+        assert_eq!(auto.feature_kind(), best.0, "{briers:?}");
+        assert_eq!(auto.info.val_brier, best.1);
+        assert!(auto.info.hyperparameters.starts_with("features auto → "), "{}", auto.info.hyperparameters);
+        // Without an embedder only n-grams can be tried.
+        let ngram_only = Router::train(&train, &val, PredictorKind::Knn, FeatureKind::Auto, None, None, 1).unwrap();
+        assert_eq!(ngram_only.feature_kind(), FeatureKind::Ngram);
+    }
 
     fn toy_dataset(n: usize, offset: usize) -> Dataset {
         let mut rs = Vec::new();

@@ -49,7 +49,7 @@ pub struct Common {
     /// Model catalogue (TOML).
     #[arg(long, default_value = "catalog/routellm.toml")]
     catalog: PathBuf,
-    /// Prompt features: ngram or minilm.
+    /// Prompt features: ngram, minilm, or auto (the better of the two on validation prompts).
     #[arg(long, default_value = "ngram")]
     features: FeatureKind,
     /// Seed of the prompt split and of training.
@@ -102,7 +102,8 @@ pub struct ReportArgs {
     /// knn, logreg, mf, or auto (chosen on each fold's validation prompts).
     #[arg(long, default_value = "auto")]
     predictor: PredictorKind,
-    #[arg(long, default_value = "ngram")]
+    /// ngram, minilm, or auto (chosen on each fold's validation prompts).
+    #[arg(long, default_value = "auto")]
     features: FeatureKind,
     #[arg(long, default_value_t = 5)]
     folds: usize,
@@ -188,7 +189,7 @@ fn load_inputs(c: &Common) -> anyhow::Result<Inputs> {
         recs.retain(|r| c.models.contains(&r.model));
     }
     let embedder = match c.features {
-        FeatureKind::MiniLm => Some(super::embedder().context("MiniLM features need the embedding model")?),
+        FeatureKind::MiniLm | FeatureKind::Auto => Some(super::embedder().context("MiniLM features (or `auto`, which tries them) need the embedding model")?),
         FeatureKind::Ngram => None,
     };
     Ok(Inputs { records: recs, catalog, embedder, cache: EmbeddingCache::new(&c.cache) })

@@ -33,7 +33,7 @@ pub fn run(a: RouteArgs) -> anyhow::Result<()> {
     let router = Router::load(&a.router)?;
     let embedder = match router.feature_kind() {
         FeatureKind::MiniLm => Some(super::embedder().context("this router uses MiniLM features")?),
-        FeatureKind::Ngram => None,
+        FeatureKind::Ngram | FeatureKind::Auto => None,
     };
     let tokens = conductor_core::tokens::estimate_tokens(&a.prompt);
     let features = router.featurize(&a.prompt, embedder.as_deref())?;

@@ -24,6 +24,9 @@ pub enum FeatureKind {
     Ngram,
     /// Sentence embeddings from the MiniLM embedder.
     MiniLm,
+    /// Whichever of the above fits the validation prompts best (MiniLM only when an
+    /// embedder is given); resolved by `Router::train`, never stored in an artifact.
+    Auto,
 }
 
 impl std::str::FromStr for FeatureKind {
@@ -32,7 +35,8 @@ impl std::str::FromStr for FeatureKind {
         match s.to_ascii_lowercase().as_str() {
             "ngram" | "ngrams" | "tfidf" => Ok(FeatureKind::Ngram),
             "minilm" | "embedding" | "embeddings" => Ok(FeatureKind::MiniLm),
-            other => anyhow::bail!("unknown feature kind `{other}` (expected ngram or minilm)"),
+            "auto" => Ok(FeatureKind::Auto),
+            other => anyhow::bail!("unknown feature kind `{other}` (expected ngram, minilm or auto)"),
         }
     }
 }
@@ -42,6 +46,7 @@ impl std::fmt::Display for FeatureKind {
         f.write_str(match self {
             FeatureKind::Ngram => "ngram",
             FeatureKind::MiniLm => "minilm",
+            FeatureKind::Auto => "auto",
         })
     }
 }
@@ -65,13 +70,15 @@ impl Featurizer {
                 let e = embedder.context("MiniLM features need an embedder, and none was given")?;
                 Featurizer::MiniLm { embedder_id: e.id().to_string(), dim: e.dim() }
             }
+            FeatureKind::Auto => anyhow::bail!("`auto` features are chosen by training a router on each kind; fit a concrete kind"),
         })
     }
 
     /// An n-gram extractor with uniform IDF: usable before any training data exists.
     pub fn unfitted(kind: FeatureKind) -> Featurizer {
         match kind {
-            FeatureKind::Ngram => Featurizer::Ngram(NgramTfidf::uniform(ngram::DEFAULT_BITS)),
+            // Nothing to choose between without data: n-grams need no model.
+            FeatureKind::Ngram | FeatureKind::Auto => Featurizer::Ngram(NgramTfidf::uniform(ngram::DEFAULT_BITS)),
             FeatureKind::MiniLm => Featurizer::MiniLm { embedder_id: String::new(), dim: 0 },
         }
     }
