@@ -67,7 +67,8 @@ fn title(r: &EvalReport) -> String {
 
 fn draw_cost_quality<DB: DrawingBackend>(r: &EvalReport, small: Option<&EvalReport>, root: DrawingArea<DB, Shift>) -> anyhow::Result<()> {
     root.fill(&WHITE).map_err(err)?;
-    let max_cost = r.singles.iter().map(|s| s.cost).chain(std::iter::once(r.oracle.cost)).fold(0.0, f64::max) * 1.08;
+    // Room on the right for the most expensive model's label.
+    let max_cost = r.singles.iter().map(|s| s.cost).chain(std::iter::once(r.oracle.cost)).fold(0.0, f64::max) * 1.2;
     let qs = r.singles.iter().map(|s| s.quality).chain([r.oracle.quality, r.random.quality]).chain(r.router_points.iter().map(|p| p.quality));
     let (qmin, qmax) = qs.fold((1.0f64, 0.0f64), |(a, b), q| (a.min(q), b.max(q)));
     let pad = ((qmax - qmin) * 0.08).max(0.01);
@@ -82,7 +83,7 @@ fn draw_cost_quality<DB: DrawingBackend>(r: &EvalReport, small: Option<&EvalRepo
         .configure_mesh()
         .x_desc("mean cost per prompt (USD)")
         .y_desc("mean quality (score)")
-        .x_label_formatter(&|x| format!("{x:.4}"))
+        .x_label_formatter(&|x| cost_label(*x, max_cost))
         .draw()
         .map_err(err)?;
     let mut curve: Vec<(f64, f64)> = r.router_points.iter().map(|p| (p.cost, p.quality)).collect();
@@ -145,6 +146,11 @@ fn draw_cost_quality<DB: DrawingBackend>(r: &EvalReport, small: Option<&EvalRepo
         .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
+}
+
+/// Cost tick labels readable at any scale (local models cost micro-dollars per prompt).
+fn cost_label(x: f64, max_cost: f64) -> String {
+    if max_cost >= 0.01 { format!("{x:.4}") } else { format!("{x:.1e}") }
 }
 
 fn draw_pgr<DB: DrawingBackend>(r: &EvalReport, root: DrawingArea<DB, Shift>) -> anyhow::Result<()> {
