@@ -9,7 +9,7 @@ use conductor_core::dataset::Dataset;
 use conductor_core::embedder::TextEmbedder;
 use conductor_core::features::{EmbeddingCache, FeatureKind};
 use conductor_core::metrics::{self, OperatingPoint, Outcomes};
-use conductor_core::policy::Policy;
+use conductor_core::policy::{Policy, DEFAULT_TAU};
 use conductor_core::predictors::PredictorKind;
 use conductor_core::records::Record;
 use conductor_core::router::Router;
@@ -88,6 +88,8 @@ pub struct EvalReport {
     pub random: OperatingPoint,
     pub router_points: Vec<OperatingPoint>,
     pub max_quality: OperatingPoint,
+    /// The gateway's default policy (threshold at [`DEFAULT_TAU`]), fixed before any data.
+    pub default_threshold: OperatingPoint,
     pub pgr_curve: Vec<(f64, f64)>,
     /// APGR of the gain-ranked curve (λ policy with flat per-model prices).
     pub apgr: f64,
@@ -214,6 +216,7 @@ pub fn run_eval(
     let share_points = metrics::lambda_sweep(&g.p, &flat, &truth, SWEEP_POINTS);
     let pgr_curve = metrics::pgr_curve(&share_points, q_weak, q_strong);
     let max_quality = metrics::policy_point(&g.p, &g.cost, &truth, &Policy::MaxQuality);
+    let default_threshold = metrics::policy_point(&g.p, &g.cost, &truth, &Policy::Threshold { tau: DEFAULT_TAU });
     let (c_min, c_max) = singles.iter().fold((f64::INFINITY, 0.0f64), |(a, b), s| (a.min(s.cost), b.max(s.cost)));
     let mut pts: Vec<(f64, f64)> = router_points.iter().map(|p| (p.cost, p.quality)).collect();
     pts.extend(singles.iter().map(|s| (s.cost, s.quality)));
@@ -254,6 +257,7 @@ pub fn run_eval(
         random: truth.random_uniform(),
         singles,
         max_quality,
+        default_threshold,
         apgr: metrics::apgr(&pgr_curve),
         apgr_cost_aware: pgr_cost_aware,
         cpt50: metrics::cpt(&pgr_curve, 0.5),

@@ -5,6 +5,7 @@
 
 use crate::eval::{EvalReport, ValidatedPoint};
 use conductor_core::metrics::OperatingPoint;
+use conductor_core::policy::DEFAULT_TAU;
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -87,6 +88,8 @@ pub fn build(full: &EvalReport, small: &EvalReport) -> anyhow::Result<SeedReport
     rows.push(to_row("oracle (best per prompt, cheapest on ties)".into(), &full.oracle, full.oracle.strong_share, 0.0, true));
     let d = full.decision_ms;
     rows.push(to_row("router over all: max quality".into(), &full.max_quality, full.max_quality.strong_share, d, true));
+    let t = &full.default_threshold;
+    rows.push(to_row(format!("router over all: threshold τ = {DEFAULT_TAU} (what `auto` does by default)"), t, t.strong_share, d, true));
     for b in &full.budgeted {
         rows.push(to_row(format!("router over all: {}", share_label(b)), &b.test, b.test.strong_share, d, true));
     }
@@ -213,6 +216,7 @@ mod tests {
             random: pt(0.4, 3.0, 1.0 / models.len() as f64, 700.0),
             router_points: vec![pt(0.75, 4.0, 0.5, 900.0)],
             max_quality: max_q,
+            default_threshold: pt(0.6, 5.0, 0.7, 950.0),
             pgr_curve: vec![],
             apgr: 0.0,
             apgr_cost_aware: 0.0,

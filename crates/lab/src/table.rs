@@ -37,6 +37,7 @@ pub fn detailed(r: &EvalReport) -> String {
     row(&mut o, "random (uniform over models)", &r.random, pgr(r.random.quality));
     row(&mut o, "oracle (best per prompt, cheapest on ties)", &r.oracle, pgr(r.oracle.quality));
     row(&mut o, "router: max quality", &r.max_quality, pgr(r.max_quality.quality));
+    row(&mut o, &format!("router: threshold τ={} (the gateway's default)", conductor_core::policy::DEFAULT_TAU), &r.default_threshold, pgr(r.default_threshold.quality));
     for t in &r.thresholds {
         row(&mut o, &format!("router: threshold τ={:.3} (target {:.0}% strong, set on validation)", t.param, 100.0 * t.target_share), &t.test, t.pgr);
     }
