@@ -129,6 +129,7 @@ fn report_reruns_from_committed_records() {
         "router over all: ≤ 60% to the largest",
         "router over `smollm2-135m` + `qwen2.5-coder-0.5b`: max quality",
         "**Claim",
+        "The same check with other fold assignments",
     ] {
         assert!(out.contains(row), "missing `{row}` in\n{out}");
     }

@@ -24,6 +24,10 @@ pub struct OperatingPoint {
     /// Mean measured latency per prompt (ms); `None` unless every chosen answer has one.
     #[serde(default)]
     pub latency_ms: Option<f64>,
+    /// Standard error of (quality − the strong model's quality), paired by prompt: how far
+    /// apart the two really are, beyond which prompts happened to be drawn.
+    #[serde(default)]
+    pub diff_se: Option<f64>,
 }
 
 /// Ground truth of an evaluation set: realised scores and costs, prompts × models.
@@ -44,13 +48,20 @@ impl Outcomes<'_> {
         let mut c = 0.0;
         let mut s = 0.0;
         let mut lat = Some(0.0);
+        let (mut d1, mut d2) = (0.0, 0.0);
         for (i, &m) in choices.iter().enumerate() {
             q += self.scores[i][m];
             c += self.costs[i][m];
             s += (m == self.strong) as u8 as f64;
             lat = lat.zip(self.latency(i, m)).map(|(a, b)| a + b);
+            let d = self.scores[i][m] - self.scores[i][self.strong];
+            d1 += d;
+            d2 += d * d;
         }
-        OperatingPoint { param, quality: q / n, cost: c / n, strong_share: s / n, latency_ms: lat.map(|l| l / n) }
+        // Sample variance of the paired differences (n − 1), then the SE of their mean.
+        let var = if choices.len() > 1 { (d2 - d1 * d1 / n) / (n - 1.0) } else { 0.0 };
+        let diff_se = (!choices.is_empty()).then(|| (var.max(0.0) / n).sqrt());
+        OperatingPoint { param, quality: q / n, cost: c / n, strong_share: s / n, latency_ms: lat.map(|l| l / n), diff_se }
     }
 
     fn latency(&self, prompt: usize, model: usize) -> Option<f64> {
@@ -87,7 +98,7 @@ impl Outcomes<'_> {
             .flat_map(|i| (0..m as usize).map(move |j| (i, j)))
             .map(|(i, j)| self.latency(i, j))
             .sum();
-        OperatingPoint { param: f64::NAN, quality: q, cost: c, strong_share: 1.0 / m, latency_ms: lat.map(|l| l / (n * m)) }
+        OperatingPoint { param: f64::NAN, quality: q, cost: c, strong_share: 1.0 / m, latency_ms: lat.map(|l| l / (n * m)), diff_se: None }
     }
 }
 
@@ -256,6 +267,9 @@ mod tests {
         assert_eq!(t.single(1).quality, 0.75);
         let o = t.oracle();
         assert_eq!((o.quality, o.cost, o.strong_share), (1.0, 5.5, 0.5));
+        // Paired differences to the strong model: 0, +1, 0, 0 → mean 0.25, sd 0.5, SE 0.25.
+        assert!((o.diff_se.unwrap() - 0.25).abs() < 1e-12);
+        assert_eq!(t.single(1).diff_se, Some(0.0));
         let r = t.random_uniform();
         assert_eq!((r.quality, r.cost, r.strong_share), (0.625, 5.5, 0.5));
         assert_eq!(r.latency_ms, None, "no latencies given");

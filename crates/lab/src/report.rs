@@ -23,8 +23,9 @@ pub struct ReportRow {
     pub latency_ms: Option<f64>,
     /// Share of prompts sent to the largest model of the whole library.
     pub largest_share: f64,
-    /// Whether the policy's knob was chosen without looking at the test prompts.
-    pub validated: bool,
+    /// Standard error of the quality difference to the largest model alone, paired by
+    /// prompt (`None` for rows that are expectations, like random, or other prompt sets).
+    pub diff_se: Option<f64>,
 }
 
 /// How the router over the whole library stands against the largest model alone.
@@ -32,9 +33,12 @@ pub struct ReportRow {
 pub struct ClaimCheck {
     pub largest: String,
     pub largest_quality: f64,
-    /// The validated router row with the best quality among those within the share cap.
-    pub best_within_cap: Option<ReportRow>,
-    /// Quality ≥ the largest alone, ≤ cap of calls to it, lower mean cost and latency.
+    /// The policy declared for the claim before looking at any result: the cost trade-off
+    /// with λ set on validation for ≤ [`CLAIM_SHARE_CAP`] of calls to the largest model.
+    /// (Picking the best of several rows on the test prompts would flatter the router.)
+    pub row: Option<ReportRow>,
+    /// On the test prompts: quality ≥ the largest alone, ≤ cap of calls to it (the cap was
+    /// met on validation; the test share may differ), lower mean cost and latency.
     pub holds: bool,
     /// For reference only (chosen on test prompts, so optimistic): the best point of the
     /// λ sweep within the cap.
@@ -51,21 +55,74 @@ pub struct SeedReport {
     pub hyperparameters_small: Vec<String>,
     pub rows: Vec<ReportRow>,
     pub claim: ClaimCheck,
+    /// Filled by the caller when the evaluation is repeated with other seeds.
+    pub repeats: Vec<RepeatCheck>,
 }
 
-fn to_row(policy: String, p: &OperatingPoint, largest_share: f64, decision_ms: f64, validated: bool) -> ReportRow {
+fn to_row(policy: String, p: &OperatingPoint, largest_share: f64, decision_ms: f64) -> ReportRow {
     ReportRow {
         policy,
         quality: p.quality,
         cost_usd: p.cost,
         latency_ms: p.latency_ms.map(|l| l + decision_ms),
         largest_share,
-        validated,
+        diff_se: p.diff_se,
     }
 }
 
 fn share_label(v: &ValidatedPoint) -> String {
     format!("≤ {:.0}% to the largest, λ set on validation", 100.0 * v.target_share)
+}
+
+/// Rows measured on the whole library: each model alone, random, oracle and the router's
+/// validated policies.
+fn library_rows(full: &EvalReport) -> Vec<ReportRow> {
+    let mut rows = Vec::new();
+    for (m, p) in full.models.iter().zip(&full.singles) {
+        rows.push(to_row(format!("`{m}` alone"), p, p.strong_share, 0.0));
+    }
+    rows.push(to_row("random (uniform over the three)".into(), &full.random, full.random.strong_share, 0.0));
+    rows.push(to_row("oracle (best per prompt, cheapest on ties)".into(), &full.oracle, full.oracle.strong_share, 0.0));
+    let d = full.decision_ms;
+    rows.push(to_row("router over all: max quality".into(), &full.max_quality, full.max_quality.strong_share, d));
+    let t = &full.default_threshold;
+    rows.push(to_row(format!("router over all: threshold τ = {DEFAULT_TAU} (what `auto` does by default)"), t, t.strong_share, d));
+    for b in &full.budgeted {
+        rows.push(to_row(format!("router over all: {}", share_label(b)), &b.test, b.test.strong_share, d));
+    }
+    rows
+}
+
+/// Whether the router over the whole library beats its largest model alone (see [`ClaimCheck`]).
+pub fn claim_check(full: &EvalReport) -> ClaimCheck {
+    let largest = &full.singles[full.strong];
+    let row = full
+        .budgeted
+        .iter()
+        .find(|b| (b.target_share - CLAIM_SHARE_CAP).abs() < 1e-9)
+        .map(|b| to_row(format!("router over all: {}", share_label(b)), &b.test, b.test.strong_share, full.decision_ms));
+    let holds = row.as_ref().is_some_and(|r| {
+        r.quality >= largest.quality - 1e-12
+            && r.largest_share <= CLAIM_SHARE_CAP + 1e-12
+            && r.cost_usd < largest.cost
+            && match (r.latency_ms, largest.latency_ms) {
+                (Some(a), Some(b)) => a < b,
+                _ => false,
+            }
+    });
+    let best_sweep_point_within_cap = full
+        .router_points
+        .iter()
+        .filter(|p| p.strong_share <= CLAIM_SHARE_CAP + 1e-12)
+        .max_by(|a, b| a.quality.total_cmp(&b.quality).then(b.cost.total_cmp(&a.cost)))
+        .copied();
+    ClaimCheck {
+        largest: full.models[full.strong].clone(),
+        largest_quality: largest.quality,
+        row,
+        holds,
+        best_sweep_point_within_cap,
+    }
 }
 
 /// Builds the report from an evaluation over the whole library (`full`) and one over the
@@ -79,45 +136,12 @@ pub fn build(full: &EvalReport, small: &EvalReport) -> anyhow::Result<SeedReport
         small.prompts,
         small.protocol
     );
-    let largest = full.models[full.strong].clone();
-    let mut rows = Vec::new();
-    for (m, p) in full.models.iter().zip(&full.singles) {
-        rows.push(to_row(format!("`{m}` alone"), p, p.strong_share, 0.0, true));
-    }
-    rows.push(to_row("random (uniform over the three)".into(), &full.random, full.random.strong_share, 0.0, true));
-    rows.push(to_row("oracle (best per prompt, cheapest on ties)".into(), &full.oracle, full.oracle.strong_share, 0.0, true));
-    let d = full.decision_ms;
-    rows.push(to_row("router over all: max quality".into(), &full.max_quality, full.max_quality.strong_share, d, true));
-    let t = &full.default_threshold;
-    rows.push(to_row(format!("router over all: threshold τ = {DEFAULT_TAU} (what `auto` does by default)"), t, t.strong_share, d, true));
-    for b in &full.budgeted {
-        rows.push(to_row(format!("router over all: {}", share_label(b)), &b.test, b.test.strong_share, d, true));
-    }
+    let mut rows = library_rows(full);
     let small_names = small.models.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(" + ");
-    rows.push(to_row(format!("router over {small_names}: max quality"), &small.max_quality, 0.0, small.decision_ms, true));
-    rows.push(to_row(format!("oracle over {small_names}"), &small.oracle, 0.0, 0.0, true));
-
-    let q_largest = full.singles[full.strong].quality;
-    let (c_largest, l_largest) = (full.singles[full.strong].cost, full.singles[full.strong].latency_ms);
-    let best_within_cap = rows
-        .iter()
-        .filter(|r| r.policy.starts_with("router over all") && r.largest_share <= CLAIM_SHARE_CAP + 1e-12)
-        .max_by(|a, b| a.quality.total_cmp(&b.quality).then(b.cost_usd.total_cmp(&a.cost_usd)))
-        .cloned();
-    let holds = best_within_cap.as_ref().is_some_and(|r| {
-        r.quality >= q_largest - 1e-12
-            && r.cost_usd < c_largest
-            && match (r.latency_ms, l_largest) {
-                (Some(a), Some(b)) => a < b,
-                _ => false,
-            }
-    });
-    let best_sweep_point_within_cap = full
-        .router_points
-        .iter()
-        .filter(|p| p.strong_share <= CLAIM_SHARE_CAP + 1e-12)
-        .max_by(|a, b| a.quality.total_cmp(&b.quality).then(b.cost.total_cmp(&a.cost)))
-        .copied();
+    // These rows' paired SE is against the smaller pair's own strongest model, not ours.
+    for (name, p, d) in [(format!("router over {small_names}: max quality"), &small.max_quality, small.decision_ms), (format!("oracle over {small_names}"), &small.oracle, 0.0)] {
+        rows.push(ReportRow { diff_se: None, ..to_row(name, p, 0.0, d) });
+    }
     Ok(SeedReport {
         prompts: full.test_prompts,
         protocol: full.protocol.clone(),
@@ -126,8 +150,17 @@ pub fn build(full: &EvalReport, small: &EvalReport) -> anyhow::Result<SeedReport
         hyperparameters_full: full.hyperparameters.clone(),
         hyperparameters_small: small.hyperparameters.clone(),
         rows,
-        claim: ClaimCheck { largest, largest_quality: q_largest, best_within_cap, holds, best_sweep_point_within_cap },
+        claim: claim_check(full),
+        repeats: Vec::new(),
     })
+}
+
+/// The claim re-checked with other cross-validation seeds (other fold assignments), so that
+/// one lucky split cannot carry it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepeatCheck {
+    pub seed: u64,
+    pub claim: ClaimCheck,
 }
 
 fn fmt_latency(l: Option<f64>) -> String {
@@ -146,41 +179,26 @@ pub fn render(r: &SeedReport) -> String {
         r.features,
         r.hyperparameters_full.join("; ")
     );
-    let _ = writeln!(o, "| policy | quality | mean cost (USD) | mean latency (s) | share to `{}` |\n|---|---|---|---|---|", r.claim.largest);
+    let _ = writeln!(
+        o,
+        "| policy | quality | Δ vs `{0}` alone (± 95%) | mean cost (USD) | mean latency (s) | share to `{0}` |\n|---|---|---|---|---|---|",
+        r.claim.largest
+    );
     for row in &r.rows {
+        let delta = delta_text(row, r.claim.largest_quality);
         let _ = writeln!(
             o,
-            "| {} | {:.3} | {:.7} | {} | {:.1}% |",
+            "| {} | {:.3} | {} | {:.7} | {} | {:.1}% |",
             row.policy,
             row.quality,
+            delta,
             row.cost_usd,
             fmt_latency(row.latency_ms),
             100.0 * row.largest_share
         );
     }
     let c = &r.claim;
-    let _ = writeln!(o);
-    match &c.best_within_cap {
-        Some(b) => {
-            let _ = writeln!(
-                o,
-                "**Claim (router quality ≥ `{}` alone = {:.3} with ≤ {:.0}% of calls to it, at lower mean cost and latency): {}.** Best validated router row within the cap: {} — quality {:.3} ({:+.3}), {:.1}% to the largest model, cost {:.7} USD, latency {} s.",
-                c.largest,
-                c.largest_quality,
-                100.0 * CLAIM_SHARE_CAP,
-                if c.holds { "holds" } else { "does not hold" },
-                b.policy,
-                b.quality,
-                b.quality - c.largest_quality,
-                100.0 * b.largest_share,
-                b.cost_usd,
-                fmt_latency(b.latency_ms)
-            );
-        }
-        None => {
-            let _ = writeln!(o, "**Claim: does not hold** — no validated router row sends ≤ {:.0}% of calls to the largest model.", 100.0 * CLAIM_SHARE_CAP);
-        }
-    }
+    let _ = writeln!(o, "\n{}", claim_sentence(c));
     if let Some(p) = &c.best_sweep_point_within_cap {
         let _ = writeln!(
             o,
@@ -189,7 +207,62 @@ pub fn render(r: &SeedReport) -> String {
             100.0 * p.strong_share
         );
     }
+    if !r.repeats.is_empty() {
+        let held = r.repeats.iter().filter(|x| x.claim.holds).count();
+        let _ = writeln!(
+            o,
+            "\nThe same check with other fold assignments (cross-validation seeds): the claim holds in {held} of {}.\n\n| CV seed | `{}` alone | router, ≤ {:.0}% λ set on validation: quality (Δ ± 95%) | share to the largest | mean cost (USD) | holds |\n|---|---|---|---|---|---|",
+            r.repeats.len(),
+            c.largest,
+            100.0 * CLAIM_SHARE_CAP
+        );
+        for x in &r.repeats {
+            let q = x.claim.row.as_ref().map_or("–".into(), |b| format!("{:.3} ({})", b.quality, delta_text(b, x.claim.largest_quality)));
+            let share = x.claim.row.as_ref().map_or("–".into(), |b| format!("{:.1}%", 100.0 * b.largest_share));
+            let cost = x.claim.row.as_ref().map_or("–".into(), |b| format!("{:.7}", b.cost_usd));
+            let _ = writeln!(o, "| {} | {:.3} | {q} | {share} | {cost} | {} |", x.seed, x.claim.largest_quality, if x.claim.holds { "yes" } else { "no" });
+        }
+    }
     o
+}
+
+/// "+0.007 ± 0.047": the quality difference to the largest model with its 95% interval.
+fn delta_text(row: &ReportRow, largest_quality: f64) -> String {
+    let d = row.quality - largest_quality;
+    match row.diff_se {
+        Some(se) if se > 0.0 => format!("{d:+.3} ± {:.3}", 1.96 * se),
+        _ => format!("{d:+.3}"),
+    }
+}
+
+/// The verdict, with how far the best row is from the largest model and whether that
+/// distance is more than the luck of which prompts were drawn.
+fn claim_sentence(c: &ClaimCheck) -> String {
+    let Some(b) = &c.row else {
+        return "**Claim: not evaluated** — the evaluation has no cost trade-off point set on validation for the claim's cap.".into();
+    };
+    let d = b.quality - c.largest_quality;
+    let half = b.diff_se.map_or(0.0, |se| 1.96 * se);
+    let noise = if d - half > 0.0 {
+        "the gain is larger than its 95% interval"
+    } else if d + half < 0.0 {
+        "the loss is larger than its 95% interval"
+    } else {
+        "the 95% interval includes zero: parity within noise, not a demonstrated gain or loss"
+    };
+    format!(
+        "**Claim (router quality ≥ `{}` alone = {:.3} with ≤ {:.0}% of calls to it, at lower mean cost and latency): {}.** The declared policy ({}): quality {:.3} ({}; {noise}), {:.1}% to the largest model, cost {:.7} USD, latency {} s.",
+        c.largest,
+        c.largest_quality,
+        100.0 * CLAIM_SHARE_CAP,
+        if c.holds { "holds" } else { "does not hold" },
+        b.policy,
+        b.quality,
+        delta_text(b, c.largest_quality),
+        100.0 * b.largest_share,
+        b.cost_usd,
+        fmt_latency(b.latency_ms)
+    )
 }
 
 #[cfg(test)]
@@ -197,7 +270,7 @@ mod tests {
     use super::*;
 
     fn pt(q: f64, c: f64, share: f64, lat: f64) -> OperatingPoint {
-        OperatingPoint { param: 0.0, quality: q, cost: c, strong_share: share, latency_ms: Some(lat) }
+        OperatingPoint { param: 0.0, quality: q, cost: c, strong_share: share, latency_ms: Some(lat), diff_se: Some(0.01) }
     }
 
     fn report(models: &[&str], singles: Vec<OperatingPoint>, max_q: OperatingPoint, budgeted: Vec<ValidatedPoint>) -> EvalReport {
@@ -247,22 +320,39 @@ mod tests {
         let full = report(&["a", "b", "c"], singles(), pt(0.69, 8.0, 0.8, 1000.0), vec![good.clone()]);
         let r = build(&full, &small).unwrap();
         assert!(r.claim.holds);
-        assert_eq!(r.claim.best_within_cap.as_ref().unwrap().quality, 0.72);
+        assert_eq!(r.claim.row.as_ref().unwrap().quality, 0.72);
         // Router latency includes the decision time.
-        assert_eq!(r.claim.best_within_cap.as_ref().unwrap().latency_ms, Some(901.0));
-        assert!(render(&r).contains("holds"));
+        assert_eq!(r.claim.row.as_ref().unwrap().latency_ms, Some(901.0));
+        assert!(render(&r).contains("holds") && render(&r).contains("+0.020 ± 0.020"), "{}", render(&r));
 
-        // Within the cap but below the largest model's quality: does not hold.
-        let worse = ValidatedPoint { test: pt(0.65, 6.0, 0.55, 900.0), ..good.clone() };
-        let r = build(&report(&["a", "b", "c"], singles(), pt(0.69, 8.0, 0.8, 1000.0), vec![worse]), &small).unwrap();
-        assert!(!r.claim.holds);
-        assert!(render(&r).contains("does not hold"));
-        // As good, but slower than the largest model alone: does not hold.
-        let slow = ValidatedPoint { test: pt(0.72, 6.0, 0.55, 1300.0), ..good.clone() };
-        assert!(!build(&report(&["a", "b", "c"], singles(), pt(0.69, 8.0, 0.8, 1000.0), vec![slow]), &small).unwrap().claim.holds);
-        // Max quality sends 80% up: outside the cap, so it cannot carry the claim.
-        let r = build(&report(&["a", "b", "c"], singles(), pt(0.9, 8.0, 0.8, 1000.0), vec![]), &small).unwrap();
-        assert!(!r.claim.holds && r.claim.best_within_cap.is_none());
+        let check = |test: OperatingPoint| build(&report(&["a", "b", "c"], singles(), pt(0.69, 8.0, 0.8, 1000.0), vec![ValidatedPoint { test, ..good.clone() }]), &small).unwrap();
+        // Within the cap but below the largest model's quality.
+        let r = check(pt(0.65, 6.0, 0.55, 900.0));
+        assert!(!r.claim.holds && render(&r).contains("does not hold"));
+        // As good, but slower than the largest model alone; or dearer; or over the cap on test prompts.
+        assert!(!check(pt(0.72, 6.0, 0.55, 1300.0)).claim.holds);
+        assert!(!check(pt(0.72, 11.0, 0.55, 900.0)).claim.holds);
+        assert!(!check(pt(0.72, 6.0, 0.65, 900.0)).claim.holds);
+        // Only the declared policy counts: a better max-quality row does not carry the claim,
+        // nor does a point set for another cap.
+        let other_cap = ValidatedPoint { target_share: 0.5, ..good.clone() };
+        let r = build(&report(&["a", "b", "c"], singles(), pt(0.9, 8.0, 0.5, 1000.0), vec![other_cap]), &small).unwrap();
+        assert!(!r.claim.holds && r.claim.row.is_none());
+        assert!(render(&r).contains("not evaluated"));
+    }
+
+    #[test]
+    fn the_verdict_says_when_the_difference_is_within_noise() {
+        let c = |q: f64, se: f64| ClaimCheck {
+            largest: "big".into(),
+            largest_quality: 0.6,
+            row: Some(ReportRow { policy: "p".into(), quality: q, cost_usd: 1.0, latency_ms: Some(1.0), largest_share: 0.5, diff_se: Some(se) }),
+            holds: q >= 0.6,
+            best_sweep_point_within_cap: None,
+        };
+        assert!(claim_sentence(&c(0.62, 0.02)).contains("interval includes zero"));
+        assert!(claim_sentence(&c(0.70, 0.02)).contains("gain is larger than its 95% interval"));
+        assert!(claim_sentence(&c(0.50, 0.02)).contains("loss is larger"));
     }
 
     #[test]

@@ -109,6 +109,9 @@ pub struct ReportArgs {
     folds: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Re-check the claim with this many further CV seeds (seed+1, seed+2, …).
+    #[arg(long, default_value_t = 4)]
+    repeats: u64,
     /// The smaller models for the second router (default: every model but the largest).
     #[arg(long, value_delimiter = ',')]
     small: Vec<String>,
@@ -307,7 +310,11 @@ fn run_report(a: ReportArgs) -> anyhow::Result<()> {
     let cfg = EvalConfig { predictor: a.predictor, features: a.features, seed: a.seed, folds: Some(a.folds), progress: !a.quiet, ..EvalConfig::default() };
     let full = run_eval(&full_inp.records, &full_inp.catalog, &cfg, full_inp.embedder.as_deref(), Some(&full_inp.cache))?;
     let small = run_eval(&small_inp.records, &small_inp.catalog, &cfg, small_inp.embedder.as_deref(), Some(&small_inp.cache))?;
-    let rep = report::build(&full, &small)?;
+    let mut rep = report::build(&full, &small)?;
+    for seed in (1..=a.repeats).map(|k| a.seed + k) {
+        let r = run_eval(&full_inp.records, &full_inp.catalog, &EvalConfig { seed, ..cfg.clone() }, full_inp.embedder.as_deref(), Some(&full_inp.cache))?;
+        rep.repeats.push(report::RepeatCheck { seed, claim: report::claim_check(&r) });
+    }
     let md = report::render(&rep);
     println!("{md}");
     std::fs::create_dir_all(&a.out)?;
