@@ -19,11 +19,27 @@ use std::sync::{Arc, RwLock};
 pub struct LiveRouter {
     router: RwLock<Router>,
     embedder: Option<Arc<dyn TextEmbedder>>,
+    /// Where the router came from: an artifact path, or "cold start".
+    source: String,
 }
 
 impl LiveRouter {
-    pub fn new(router: Router, embedder: Option<Arc<dyn TextEmbedder>>) -> LiveRouter {
-        LiveRouter { router: RwLock::new(router), embedder }
+    pub fn new(router: Router, embedder: Option<Arc<dyn TextEmbedder>>, source: String) -> LiveRouter {
+        LiveRouter { router: RwLock::new(router), embedder, source }
+    }
+
+    /// Which router is serving and how it was trained (for `/healthz`).
+    pub fn summary(&self) -> Value {
+        let r = self.read();
+        let i = r.info();
+        json!({
+            "source": self.source,
+            "predictor": i.predictor,
+            "features": r.feature_kind().to_string(),
+            "hyperparameters": i.hyperparameters,
+            "train_prompts": i.train_prompts,
+            "models": r.catalog().models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        })
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Router> {

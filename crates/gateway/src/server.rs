@@ -60,13 +60,13 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
     let reader = Reader::open(&config.books.path)?;
 
     let feature_kind: FeatureKind = config.router.features.parse().map_err(|e: anyhow::Error| anyhow::anyhow!("config key `router.features`: {e}"))?;
-    let router = match (&config.router.artifact, default_local_router(&config)) {
-        (Some(p), _) => Router::load(p).with_context(|| format!("config key `router.artifact`: {}", p.display()))?,
+    let (router, source) = match (&config.router.artifact, default_local_router(&config)) {
+        (Some(p), _) => (Router::load(p).with_context(|| format!("config key `router.artifact`: {}", p.display()))?, p.display().to_string()),
         (None, Some(p)) => {
             tracing::info!(path = %p.display(), "using the router shipped for the local library");
-            Router::load(&p).with_context(|| format!("default router {}", p.display()))?
+            (Router::load(&p).with_context(|| format!("default router {}", p.display()))?, p.display().to_string())
         }
-        (None, None) => Router::cold_start(registry.catalog(), feature_kind),
+        (None, None) => (Router::cold_start(registry.catalog(), feature_kind), "cold start".to_string()),
     };
     let embedder: Option<Arc<dyn TextEmbedder>> = if router.feature_kind() == FeatureKind::MiniLm {
         let lib = registry
@@ -77,7 +77,7 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
     } else {
         None
     };
-    let live = LiveRouter::new(router, embedder);
+    let live = LiveRouter::new(router, embedder, source);
     // Replay feedback so a restart keeps what the router learned.
     let mut replayed = 0;
     for f in reader.feedback()? {

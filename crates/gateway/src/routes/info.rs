@@ -36,6 +36,7 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         "status": "ok",
         "models": state.registry.all().len(),
         "circuit_open": open,
+        "router": state.router.summary(),
     }))
     .into_response()
 }
