@@ -10,7 +10,8 @@ fn opt_pct(v: Option<f64>) -> String {
 }
 
 fn row(out: &mut String, name: &str, p: &OperatingPoint, pgr: f64) {
-    let _ = writeln!(out, "| {name} | {:.4} | {:.6} | {:.1}% | {:.3} |", p.quality, p.cost, 100.0 * p.strong_share, pgr);
+    let latency = p.latency_ms.map_or("–".to_string(), |l| format!("{:.2}", l / 1e3));
+    let _ = writeln!(out, "| {name} | {:.4} | {:.6} | {latency} | {:.1}% | {:.3} |", p.quality, p.cost, 100.0 * p.strong_share, pgr);
 }
 
 /// Mean over models of the calibrated (ECE, Brier, AUROC).
@@ -30,7 +31,7 @@ pub fn detailed(r: &EvalReport) -> String {
         "### {} — {} predictor, {} features\n\n{}; {} prompts evaluated out of sample (of {}). Hyper-parameters (chosen on validation): {}. Training time {:.2} s.\n",
         r.dataset, r.predictor, r.features, r.protocol, r.test_prompts, r.prompts, r.hyperparameters.join("; "), r.train_seconds
     );
-    let _ = writeln!(o, "| policy | quality | cost / prompt (USD) | strong share | PGR |\n|---|---|---|---|---|");
+    let _ = writeln!(o, "| policy | quality | cost / prompt (USD) | mean latency (s) | strong share | PGR |\n|---|---|---|---|---|---|");
     for (m, p) in r.models.iter().zip(&r.singles) {
         row(&mut o, &format!("always `{m}`"), p, pgr(p.quality));
     }
