@@ -53,6 +53,8 @@ pub struct SeedReport {
     pub features: String,
     pub hyperparameters_full: Vec<String>,
     pub hyperparameters_small: Vec<String>,
+    /// The router's own decision time per request (ms), included in its rows' latency.
+    pub decision_ms: f64,
     pub rows: Vec<ReportRow>,
     pub claim: ClaimCheck,
     /// Filled by the caller when the evaluation is repeated with other seeds.
@@ -149,6 +151,7 @@ pub fn build(full: &EvalReport, small: &EvalReport) -> anyhow::Result<SeedReport
         features: full.features.clone(),
         hyperparameters_full: full.hyperparameters.clone(),
         hyperparameters_small: small.hyperparameters.clone(),
+        decision_ms: full.decision_ms,
         rows,
         claim: claim_check(full),
         repeats: Vec::new(),
@@ -172,12 +175,13 @@ pub fn render(r: &SeedReport) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "{} held-out prompts ({}); {} predictor, {} features. Hyper-parameters chosen on each fold's validation prompts: {}.\n",
+        "{} held-out prompts ({}); {} predictor, {} features. Chosen on each fold's validation prompts: {}. Router rows include the router's own decision time, {:.1} ms per request (one prompt at a time, nothing cached).\n",
         r.prompts,
         r.protocol,
         r.predictor,
         r.features,
-        r.hyperparameters_full.join("; ")
+        r.hyperparameters_full.join("; "),
+        r.decision_ms
     );
     let _ = writeln!(
         o,
