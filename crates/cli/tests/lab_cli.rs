@@ -119,7 +119,10 @@ fn bad_inputs_get_clear_errors() {
 fn report_reruns_from_committed_records() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("report");
-    let out = ok(&conductor(&["lab", "report", "--out", s(&out_dir), "--quiet"]));
+    // A snapshot, so that a collector appending to the file meanwhile cannot skew the comparison.
+    let records = dir.path().join("local.jsonl");
+    std::fs::copy(repo().join("records/local.jsonl"), &records).unwrap();
+    let out = ok(&conductor(&["lab", "report", "--records", s(&records), "--out", s(&out_dir), "--quiet"]));
     for row in [
         "`smollm2-135m` alone",
         "`qwen2.5-coder-1.5b` alone",
@@ -138,7 +141,7 @@ fn report_reruns_from_committed_records() {
     // Independent recomputation of the 1.5B row from the records file.
     let models = ["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"];
     let mut by_prompt: std::collections::HashMap<String, std::collections::HashMap<String, f64>> = Default::default();
-    for l in std::fs::read_to_string(repo().join("records/local.jsonl")).unwrap().lines() {
+    for l in std::fs::read_to_string(&records).unwrap().lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         by_prompt.entry(v["prompt_id"].as_str().unwrap().into()).or_default().insert(v["model"].as_str().unwrap().into(), v["score"].as_f64().unwrap());
     }
