@@ -126,13 +126,13 @@ fn report_reruns_from_committed_records() {
     for row in [
         "`smollm2-135m` alone",
         "`qwen2.5-coder-1.5b` alone",
-        "random (uniform over the three)",
+        "random (uniform over the 3 models)",
         "oracle (best per prompt",
         "router over all: max quality",
         "router over all: ≤ 60% to the largest",
         "router over `smollm2-135m` + `qwen2.5-coder-0.5b`: max quality",
         "**Claim",
-        "The same check with other fold assignments",
+        "The same check on the same prompts with other fold assignments",
     ] {
         assert!(out.contains(row), "missing `{row}` in\n{out}");
     }
@@ -159,4 +159,6 @@ fn report_reruns_from_committed_records() {
     assert!(e.contains("at least two"), "{e}");
     let e = err(&conductor(&["lab", "report", "--small", "gpt-9,qwen2.5-coder-0.5b", "--out", s(&out_dir), "--quiet"]));
     assert!(e.contains("gpt-9"), "{e}");
+    let e = err(&conductor(&["lab", "report", "--small", "qwen2.5-coder-0.5b,qwen2.5-coder-1.5b", "--out", s(&out_dir), "--quiet"]));
+    assert!(e.contains("must leave out the largest"), "{e}");
 }

@@ -107,7 +107,7 @@ fn draw_cost_quality<DB: DrawingBackend>(r: &EvalReport, small: Option<&EvalRepo
         chart
             .draw_series(validated.into_iter().map(|pt| Cross::new(pt, 7, BLUE.stroke_width(2))))
             .map_err(err)?
-            .label("router, knob set on validation")
+            .label("router policies (knobs set on validation)")
             .legend(|(x, y)| Cross::new((x + 10, y), 6, BLUE.stroke_width(2)));
     }
     let mut hull_pts = curve;

@@ -83,7 +83,7 @@ fn library_rows(full: &EvalReport) -> Vec<ReportRow> {
     for (m, p) in full.models.iter().zip(&full.singles) {
         rows.push(to_row(format!("`{m}` alone"), p, p.strong_share, 0.0));
     }
-    rows.push(to_row("random (uniform over the three)".into(), &full.random, full.random.strong_share, 0.0));
+    rows.push(to_row(format!("random (uniform over the {} models)", full.models.len()), &full.random, full.random.strong_share, 0.0));
     rows.push(to_row("oracle (best per prompt, cheapest on ties)".into(), &full.oracle, full.oracle.strong_share, 0.0));
     let d = full.decision_ms;
     rows.push(to_row("router over all: max quality".into(), &full.max_quality, full.max_quality.strong_share, d));
@@ -185,7 +185,7 @@ pub fn render(r: &SeedReport) -> String {
     );
     let _ = writeln!(
         o,
-        "| policy | quality | Δ vs `{0}` alone (± 95%) | mean cost (USD) | mean latency (s) | share to `{0}` |\n|---|---|---|---|---|---|",
+        "| policy | quality | Δ vs `{0}` alone (± 95% over prompts) | mean cost (USD) | mean latency (s) | share to `{0}` |\n|---|---|---|---|---|---|",
         r.claim.largest
     );
     for row in &r.rows {
@@ -215,7 +215,7 @@ pub fn render(r: &SeedReport) -> String {
         let held = r.repeats.iter().filter(|x| x.claim.holds).count();
         let _ = writeln!(
             o,
-            "\nThe same check with other fold assignments (cross-validation seeds): the claim holds in {held} of {}.\n\n| CV seed | `{}` alone | router, ≤ {:.0}% λ set on validation: quality (Δ ± 95%) | share to the largest | mean cost (USD) | holds |\n|---|---|---|---|---|---|",
+            "\nThe same check on the same prompts with other fold assignments (cross-validation seeds) — robustness to the split, not a replication on new prompts: the claim holds (on the point estimate) in {held} of {}.\n\n| CV seed | `{}` alone | router, ≤ {:.0}% λ set on validation: quality (Δ ± 95%) | share to the largest | mean cost (USD) | holds |\n|---|---|---|---|---|---|",
             r.repeats.len(),
             c.largest,
             100.0 * CLAIM_SHARE_CAP
@@ -246,20 +246,24 @@ fn claim_sentence(c: &ClaimCheck) -> String {
         return "**Claim: not evaluated** — the evaluation has no cost trade-off point set on validation for the claim's cap.".into();
     };
     let d = b.quality - c.largest_quality;
-    let half = b.diff_se.map_or(0.0, |se| 1.96 * se);
-    let noise = if d - half > 0.0 {
-        "the gain is larger than its 95% interval"
-    } else if d + half < 0.0 {
-        "the loss is larger than its 95% interval"
-    } else {
-        "the 95% interval includes zero: parity within noise, not a demonstrated gain or loss"
+    // The interval covers which prompts were drawn, with the trained routers held fixed.
+    let (noise, significant) = match b.diff_se {
+        None => ("no interval: the paired error is unknown", false),
+        Some(se) if d - 1.96 * se > 0.0 => ("the ≈95% interval over prompts excludes zero: a real gain", true),
+        Some(se) if d + 1.96 * se < 0.0 => ("the ≈95% interval over prompts excludes zero: a real loss", true),
+        Some(_) => ("the ≈95% interval over prompts includes zero: parity within noise, neither a demonstrated gain nor loss", false),
+    };
+    let verdict = match (c.holds, significant) {
+        (true, true) => "holds",
+        (true, false) => "holds on the point estimate, within noise",
+        (false, _) => "does not hold",
     };
     format!(
         "**Claim (router quality ≥ `{}` alone = {:.3} with ≤ {:.0}% of calls to it, at lower mean cost and latency): {}.** The declared policy ({}): quality {:.3} ({}; {noise}), {:.1}% to the largest model, cost {:.7} USD, latency {} s.",
         c.largest,
         c.largest_quality,
         100.0 * CLAIM_SHARE_CAP,
-        if c.holds { "holds" } else { "does not hold" },
+        verdict,
         b.policy,
         b.quality,
         delta_text(b, c.largest_quality),
@@ -354,9 +358,10 @@ mod tests {
             holds: q >= 0.6,
             best_sweep_point_within_cap: None,
         };
-        assert!(claim_sentence(&c(0.62, 0.02)).contains("interval includes zero"));
-        assert!(claim_sentence(&c(0.70, 0.02)).contains("gain is larger than its 95% interval"));
-        assert!(claim_sentence(&c(0.50, 0.02)).contains("loss is larger"));
+        assert!(claim_sentence(&c(0.62, 0.02)).contains("interval over prompts includes zero"));
+        assert!(claim_sentence(&c(0.62, 0.02)).contains("holds on the point estimate, within noise"));
+        assert!(claim_sentence(&c(0.70, 0.02)).contains("excludes zero: a real gain") && claim_sentence(&c(0.70, 0.02)).contains("): holds.**"));
+        assert!(claim_sentence(&c(0.50, 0.02)).contains("a real loss") && claim_sentence(&c(0.50, 0.02)).contains("does not hold"));
     }
 
     #[test]

@@ -285,7 +285,7 @@ fn run_bench(a: BenchArgs) -> anyhow::Result<()> {
 }
 
 fn run_report(a: ReportArgs) -> anyhow::Result<()> {
-    let mut common = Common {
+    let common = Common {
         records: a.records.clone(),
         catalog: a.catalog.clone(),
         features: a.features,
@@ -296,20 +296,24 @@ fn run_report(a: ReportArgs) -> anyhow::Result<()> {
     let mut full_inp = load_inputs(&common)?;
     let all: Vec<String> = full_inp.catalog.models.iter().map(|m| m.id.clone()).collect();
     records::retain_complete(&mut full_inp.records, &all);
-    let small = if a.small.is_empty() {
-        let largest = full_inp.catalog.largest();
-        full_inp.catalog.models.iter().enumerate().filter(|&(i, _)| i != largest).map(|(_, m)| m.id.clone()).collect()
+    // Prompt order decides the folds: sorted, both evaluations below split the same prompts alike.
+    full_inp.records.sort_by(|x, y| x.prompt_id.cmp(&y.prompt_id));
+    let largest = full_inp.catalog.models[full_inp.catalog.largest()].id.clone();
+    let small: Vec<String> = if a.small.is_empty() {
+        all.iter().filter(|m| **m != largest).cloned().collect()
     } else {
         a.small.clone()
     };
+    for m in &small {
+        full_inp.catalog.get(m)?;
+    }
+    anyhow::ensure!(!small.contains(&largest), "--small must leave out the largest model (`{largest}`): it is what the smaller models are compared with");
     anyhow::ensure!(small.len() >= 2, "the router over the smaller models needs at least two of them (got {})", small.join(", "));
-    common.models = small;
-    let mut small_inp = load_inputs(&common)?;
-    // The same prompts as the whole-library evaluation, hence the same folds.
-    small_inp.records = full_inp.records.iter().filter(|r| common.models.contains(&r.model)).cloned().collect();
+    let small_catalog = full_inp.catalog.restricted_to(&small);
+    let small_records: Vec<Record> = full_inp.records.iter().filter(|r| small.contains(&r.model)).cloned().collect();
     let cfg = EvalConfig { predictor: a.predictor, features: a.features, seed: a.seed, folds: Some(a.folds), progress: !a.quiet, ..EvalConfig::default() };
     let full = run_eval(&full_inp.records, &full_inp.catalog, &cfg, full_inp.embedder.as_deref(), Some(&full_inp.cache))?;
-    let small = run_eval(&small_inp.records, &small_inp.catalog, &cfg, small_inp.embedder.as_deref(), Some(&small_inp.cache))?;
+    let small = run_eval(&small_records, &small_catalog, &cfg, full_inp.embedder.as_deref(), Some(&full_inp.cache))?;
     let mut rep = report::build(&full, &small)?;
     for seed in (1..=a.repeats).map(|k| a.seed + k) {
         let r = run_eval(&full_inp.records, &full_inp.catalog, &EvalConfig { seed, ..cfg.clone() }, full_inp.embedder.as_deref(), Some(&full_inp.cache))?;
