@@ -175,7 +175,7 @@ pub fn render(r: &SeedReport) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "{} held-out prompts ({}); {} predictor, {} features. Chosen on each fold's validation prompts: {}. Router rows include the router's own decision time, {:.1} ms per request (one prompt at a time, nothing cached).\n",
+        "{} held-out prompts ({}); {} predictor, {} features. Chosen on each fold's validation prompts: {}. Router rows include the router's own decision time, {:.2} ms per request (one prompt at a time, nothing cached).\n",
         r.prompts,
         r.protocol,
         r.predictor,
