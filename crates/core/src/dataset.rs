@@ -122,6 +122,11 @@ impl Dataset {
         self.rows.iter().map(|r| r.scores.iter().map(|s| s.unwrap_or(0.0)).collect()).collect()
     }
 
+    /// Realised cost per prompt and model (USD).
+    pub fn costs(&self) -> Vec<Vec<f64>> {
+        self.rows.iter().map(|r| r.costs.clone()).collect()
+    }
+
     /// Measured latencies, prompts × models (`None` where a record has none).
     pub fn latencies(&self) -> Vec<Vec<Option<f64>>> {
         self.rows.iter().map(|r| r.latencies_ms.clone()).collect()

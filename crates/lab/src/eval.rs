@@ -167,7 +167,6 @@ pub fn run_eval(
     let (strong, weak) = (data.catalog.largest(), data.catalog.cheapest());
     let mut g = Gathered::default();
     let mut train_seconds = 0.0;
-    let latencies = data.latencies();
     let mut hyper = Vec::new();
     let bar = Progress::new(cfg.progress, splits.len() as u64, &format!("{} {} {}", dataset_label(&data), cfg.predictor, cfg.features));
     for s in &splits {
@@ -188,7 +187,7 @@ pub fn run_eval(
             Ok(out)
         };
         let Predicted { p: vp, cost: vc, .. } = predict(&val)?;
-        let val_truth = (val.targets_complete(), val.rows.iter().map(|r| r.costs.clone()).collect::<Vec<_>>());
+        let val_truth = (val.targets_complete(), val.costs());
         let vt = Outcomes { scores: &val_truth.0, costs: &val_truth.1, strong, latencies: &[] };
         g.taus.push(TARGET_SHARES.iter().map(|&t| calibrate_tau(&vp, &vc, &vt, t)).collect());
         g.lambdas.push(SHARE_CAPS.iter().map(|&cap| calibrate_lambda(&vp, &vc, &vt, cap)).collect());
@@ -212,8 +211,7 @@ pub fn run_eval(
     // Threshold points are evaluated fold by fold (each fold's τ on its own test prompts).
     let tested = data.subset(&g.rows);
     let scores = tested.targets_complete();
-    let costs: Vec<Vec<f64>> = tested.rows.iter().map(|r| r.costs.clone()).collect();
-    let tested_latencies: Vec<Vec<Option<f64>>> = g.rows.iter().map(|&i| latencies[i].clone()).collect();
+    let (costs, tested_latencies) = (tested.costs(), tested.latencies());
     let truth = Outcomes { scores: &scores, costs: &costs, strong, latencies: &tested_latencies };
     let singles: Vec<OperatingPoint> = (0..data.n_models()).map(|m| truth.single(m)).collect();
     let (q_weak, q_strong) = (singles[weak].quality, singles[strong].quality);
@@ -325,7 +323,8 @@ fn calibrate_tau(p: &[Vec<f64>], c: &[Vec<f64>], truth: &Outcomes, target: f64) 
 /// The smallest λ that sends at most `cap` of validation prompts to the strong model: the
 /// budget used in full, as RouteLLM calibrates its thresholds. (Maximising validation
 /// quality under the cap instead chases noise on validation sets of a few dozen prompts.)
-/// The strong share falls as λ grows, and λ = max sends everything to the cheapest model.
+/// The strong share falls as λ grows (the chosen cost per prompt never rises with λ, and
+/// the largest model is the dearest in every catalogue we ship), and λ = max sends everything to the cheapest model.
 fn calibrate_lambda(p: &[Vec<f64>], c: &[Vec<f64>], truth: &Outcomes, cap: f64) -> f64 {
     metrics::lambda_grid(p, c, SWEEP_POINTS)
         .into_iter()
