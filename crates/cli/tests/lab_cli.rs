@@ -161,4 +161,8 @@ fn report_reruns_from_committed_records() {
     assert!(e.contains("gpt-9"), "{e}");
     let e = err(&conductor(&["lab", "report", "--small", "qwen2.5-coder-0.5b,qwen2.5-coder-1.5b", "--out", s(&out_dir), "--quiet"]));
     assert!(e.contains("must leave out the largest"), "{e}");
+    for folds in ["0", "1", "100000"] {
+        let e = err(&conductor(&["lab", "report", "--folds", folds, "--repeats", "0", "--out", s(&out_dir), "--quiet"]));
+        assert!(e.contains("-fold cross-validation is not possible") && e.contains("between 2 and"), "{e}");
+    }
 }

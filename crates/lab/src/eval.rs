@@ -156,6 +156,14 @@ pub fn run_eval(
     );
     let data = full.subset(&complete);
     let n = data.rows.len();
+    if let Some(k) = cfg.folds {
+        // Each fold needs its own test prompts and enough left over to train and validate.
+        anyhow::ensure!(
+            (2..=n / 3).contains(&k),
+            "{k}-fold cross-validation is not possible on {n} complete prompts: use between 2 and {} folds",
+            n / 3
+        );
+    }
     let splits = match cfg.folds {
         Some(k) => split::k_fold(n, k, cfg.val_frac / (1.0 - cfg.test_frac), cfg.seed),
         None => vec![split::train_val_test(n, cfg.val_frac, cfg.test_frac, cfg.seed)],
