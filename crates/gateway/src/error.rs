@@ -91,6 +91,12 @@ impl IntoResponse for ApiError {
         if let Some(s) = self.retry_after {
             resp.headers_mut().insert("retry-after", HeaderValue::from(s));
         }
+        // The unread rest of an oversized body is still on the wire: the connection cannot
+        // carry another request, so tell the client not to reuse it (else its next request
+        // on that pooled connection fails with an incomplete message).
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            resp.headers_mut().insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         resp
     }
 }
