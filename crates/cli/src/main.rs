@@ -6,7 +6,11 @@ mod cmd;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "conductor", version, about = "Route every LLM request to the cheapest model that will answer it well")]
+#[command(
+    name = "conductor",
+    version,
+    about = "Route every LLM request to the cheapest model that will answer it well"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

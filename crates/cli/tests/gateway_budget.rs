@@ -41,7 +41,8 @@ async fn keys_are_checked() {
     assert_eq!(r.status(), 403);
     assert_error_shape(&r.json::<Value>().await.unwrap());
     // auto only considers the models the key may use.
-    let r = http.post(&url).bearer_auth("sk-team-a").json(&chat_body("auto:quality", "hi", false)).send().await.unwrap();
+    let r =
+        http.post(&url).bearer_auth("sk-team-a").json(&chat_body("auto:quality", "hi", false)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-conductor-model"], "cheap");
     // The key is never written to the books, only its id.
@@ -63,7 +64,13 @@ async fn hundred_concurrent_clients_never_overspend() {
         let http = http.clone();
         let url = url.clone();
         async move {
-            let r = http.post(&url).bearer_auth("sk-team-a").json(&chat_body("cheap", &format!("q{i}"), i % 2 == 0)).send().await.unwrap();
+            let r = http
+                .post(&url)
+                .bearer_auth("sk-team-a")
+                .json(&chat_body("cheap", &format!("q{i}"), i % 2 == 0))
+                .send()
+                .await
+                .unwrap();
             let status = r.status().as_u16();
             let body = r.text().await.unwrap();
             (status, body)
@@ -103,7 +110,13 @@ async fn budget_survives_a_crash() {
     let s = Server::start(&config(&up));
     let http = client();
     for i in 0..40 {
-        let r = http.post(s.url("/v1/chat/completions")).bearer_auth("sk-team-a").json(&chat_body("cheap", &format!("{i}"), false)).send().await.unwrap();
+        let r = http
+            .post(s.url("/v1/chat/completions"))
+            .bearer_auth("sk-team-a")
+            .json(&chat_body("cheap", &format!("{i}"), false))
+            .send()
+            .await
+            .unwrap();
         if r.status() == 429 {
             break;
         }
@@ -111,6 +124,12 @@ async fn budget_survives_a_crash() {
     // A crash, not a clean stop: budgeted spend is on disk before each answer completes.
     let dir = s.crash();
     let s = Server::start_in(&config(&up), dir);
-    let r = http.post(s.url("/v1/chat/completions")).bearer_auth("sk-team-a").json(&chat_body("cheap", "again", false)).send().await.unwrap();
+    let r = http
+        .post(s.url("/v1/chat/completions"))
+        .bearer_auth("sk-team-a")
+        .json(&chat_body("cheap", "again", false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 429, "spend is read back from the books at start-up");
 }

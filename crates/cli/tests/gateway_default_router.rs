@@ -38,8 +38,15 @@ async fn serve_without_config_uses_the_shipped_router() {
     assert_eq!(router["source"], "routers/local.router", "{h}");
     // Trained on (most of) the committed records: `lab train` holds 20% out for calibration.
     let complete = complete_prompts();
-    assert!(router["train_prompts"].as_u64().unwrap() as f64 >= 0.7 * complete as f64, "{complete} complete prompts; {h}");
-    assert_eq!(router["models"], serde_json::json!(["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]), "{h}");
+    assert!(
+        router["train_prompts"].as_u64().unwrap() as f64 >= 0.7 * complete as f64,
+        "{complete} complete prompts; {h}"
+    );
+    assert_eq!(
+        router["models"],
+        serde_json::json!(["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]),
+        "{h}"
+    );
 
     let code = routed_model(
         &http,

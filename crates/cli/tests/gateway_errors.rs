@@ -12,14 +12,16 @@ async fn post_raw(http: &reqwest::Client, url: &str, body: Vec<u8>) -> (u16, Val
     let r = http.post(url).header("content-type", "application/json").body(body).send().await.unwrap();
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
-    let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("status {status}: body is not JSON: {text:?}"));
+    let v: Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("status {status}: body is not JSON: {text:?}"));
     (status, v)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn malformed_requests_get_clear_4xx() {
     let up = start_upstream().await;
-    let cfg = upstream_config(&up, &[("m", "ok", "small")], "[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\n");
+    let cfg =
+        upstream_config(&up, &[("m", "ok", "small")], "[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\n");
     let s = Server::start(&cfg);
     let http = client();
     let url = s.url("/v1/chat/completions");
@@ -33,20 +35,70 @@ async fn malformed_requests_get_clear_4xx() {
         ("empty messages", br#"{"model":"m","messages":[]}"#.to_vec(), 400, "messages"),
         ("model wrong type", br#"{"model":42,"messages":[{"role":"user","content":"hi"}]}"#.to_vec(), 400, "model"),
         ("messages wrong type", br#"{"model":"m","messages":"hi"}"#.to_vec(), 400, "messages"),
-        ("content wrong type", br#"{"model":"m","messages":[{"role":"user","content":{"a":1}}]}"#.to_vec(), 400, "messages[0].content"),
+        (
+            "content wrong type",
+            br#"{"model":"m","messages":[{"role":"user","content":{"a":1}}]}"#.to_vec(),
+            400,
+            "messages[0].content",
+        ),
         ("bad role", br#"{"model":"m","messages":[{"role":"robot","content":"hi"}]}"#.to_vec(), 400, "role"),
-        ("temperature type", br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":"hot"}"#.to_vec(), 400, "temperature"),
-        ("temperature range", br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":7}"#.to_vec(), 400, "temperature"),
-        ("negative max_tokens", br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":-1}"#.to_vec(), 400, "max_tokens"),
-        ("zero max_tokens", br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":0}"#.to_vec(), 400, "max_tokens"),
+        (
+            "temperature type",
+            br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":"hot"}"#.to_vec(),
+            400,
+            "temperature",
+        ),
+        (
+            "temperature range",
+            br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":7}"#.to_vec(),
+            400,
+            "temperature",
+        ),
+        (
+            "negative max_tokens",
+            br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":-1}"#.to_vec(),
+            400,
+            "max_tokens",
+        ),
+        (
+            "zero max_tokens",
+            br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":0}"#.to_vec(),
+            400,
+            "max_tokens",
+        ),
         ("n > 1", br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"n":3}"#.to_vec(), 400, "n"),
         ("unknown model", br#"{"model":"gpt-9","messages":[{"role":"user","content":"hi"}]}"#.to_vec(), 404, "gpt-9"),
-        ("bad policy", br#"{"model":"auto:wizard","messages":[{"role":"user","content":"hi"}]}"#.to_vec(), 400, "policy"),
-        ("bad knob", br#"{"model":"auto","messages":[{"role":"user","content":"hi"}],"conductor":{"lambda":"x"}}"#.to_vec(), 400, "lambda"),
-        ("unknown knob", br#"{"model":"auto","messages":[{"role":"user","content":"hi"}],"conductor":{"speed":1}}"#.to_vec(), 400, "speed"),
-        ("invalid utf-8", b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}".to_vec(), 400, "UTF-8"),
+        (
+            "bad policy",
+            br#"{"model":"auto:wizard","messages":[{"role":"user","content":"hi"}]}"#.to_vec(),
+            400,
+            "policy",
+        ),
+        (
+            "bad knob",
+            br#"{"model":"auto","messages":[{"role":"user","content":"hi"}],"conductor":{"lambda":"x"}}"#.to_vec(),
+            400,
+            "lambda",
+        ),
+        (
+            "unknown knob",
+            br#"{"model":"auto","messages":[{"role":"user","content":"hi"}],"conductor":{"speed":1}}"#.to_vec(),
+            400,
+            "speed",
+        ),
+        (
+            "invalid utf-8",
+            b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}".to_vec(),
+            400,
+            "UTF-8",
+        ),
         ("truncated json", br#"{"model":"m","messages":[{"role":"user","#.to_vec(), 400, "invalid"),
-        ("huge body", format!(r#"{{"model":"m","messages":[{{"role":"user","content":"{huge}"}}]}}"#).into_bytes(), 413, "large"),
+        (
+            "huge body",
+            format!(r#"{{"model":"m","messages":[{{"role":"user","content":"{huge}"}}]}}"#).into_bytes(),
+            413,
+            "large",
+        ),
     ];
     for (name, body, want, needle) in cases {
         if want == 413 {
@@ -133,13 +185,21 @@ fn invalid_config_names_the_key() {
     for (cfg, key) in [
         ("[server]\nlisten = \"nowhere\"\n", "server.listen"),
         ("[policy]\ndefault = \"fastest\"\n", "policy.default"),
-        ("[[models]]\nid = \"x\"\nprovider = \"openai\"\ninput_usd_per_mtok = 1\noutput_usd_per_mtok = 1\n", "models[0].base_url"),
+        (
+            "[[models]]\nid = \"x\"\nprovider = \"openai\"\ninput_usd_per_mtok = 1\noutput_usd_per_mtok = 1\n",
+            "models[0].base_url",
+        ),
         ("[[keys]]\nid = \"k\"\nkey = \"s\"\nbudget_usd = -1\n", "keys[0].budget_usd"),
         ("[books]\npaht = \"x\"\n", "paht"),
     ] {
         let p = dir.path().join("bad.toml");
         std::fs::write(&p, cfg).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_conductor")).arg("serve").arg("--config").arg(&p).output().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_conductor"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&p)
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{cfg}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(key), "error should name {key}: {err}");

@@ -31,7 +31,11 @@ async fn every_fault_falls_back_or_fails_cleanly() {
     let servers: Vec<(String, Server)> = FAULTS
         .iter()
         .map(|f| {
-            let cfg = upstream_config(&up, &[("broken", f, "large"), ("good", "ok", "small")], "[policy]\ndefault = \"quality\"\n");
+            let cfg = upstream_config(
+                &up,
+                &[("broken", f, "large"), ("good", "ok", "small")],
+                "[policy]\ndefault = \"quality\"\n",
+            );
             (f.to_string(), Server::start(&cfg))
         })
         .collect();
@@ -57,7 +61,8 @@ async fn every_fault_falls_back_or_fails_cleanly() {
             // possible any more, so the stream ends with an OpenAI-shaped error event.
             assert_eq!(r.headers()["x-conductor-model"], "broken");
             let text = sse_text(r).await;
-            let err_line = text.lines().find(|l| l.contains("\"error\"")).unwrap_or_else(|| panic!("no error event: {text}"));
+            let err_line =
+                text.lines().find(|l| l.contains("\"error\"")).unwrap_or_else(|| panic!("no error event: {text}"));
             let err: Value = serde_json::from_str(err_line.trim_start_matches("data: ")).unwrap();
             assert_error_shape(&err);
             assert!(!text.contains("[DONE]"));
@@ -68,7 +73,8 @@ async fn every_fault_falls_back_or_fails_cleanly() {
         }
 
         // Direct, non-streaming: a clear OpenAI-shaped error.
-        let r = http.post(s.url("/v1/chat/completions")).json(&chat_body("broken", "hello", false)).send().await.unwrap();
+        let r =
+            http.post(s.url("/v1/chat/completions")).json(&chat_body("broken", "hello", false)).send().await.unwrap();
         let status = r.status().as_u16();
         assert!(r.headers().contains_key("x-conductor-decision-id"));
         let body: Value = r.json().await.unwrap();
@@ -77,7 +83,8 @@ async fn every_fault_falls_back_or_fails_cleanly() {
         assert!(status == direct_status(fault) || status == 503, "fault {fault}: status {status}, body {body}");
 
         // Direct, streaming.
-        let r = http.post(s.url("/v1/chat/completions")).json(&chat_body("broken", "hello", true)).send().await.unwrap();
+        let r =
+            http.post(s.url("/v1/chat/completions")).json(&chat_body("broken", "hello", true)).send().await.unwrap();
         if fault == "cut" && r.status() == 200 {
             // The first tokens went out before the cut: the stream ends with an error event.
             let text = sse_text(r).await;

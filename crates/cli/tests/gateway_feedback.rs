@@ -8,14 +8,19 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
 fn config(up: &Upstream) -> String {
-    upstream_config(up, &[("small", "ok", "small"), ("large", "ok", "large")], "[policy]\ndefault = \"threshold:0.7\"\n")
+    upstream_config(
+        up,
+        &[("small", "ok", "small"), ("large", "ok", "large")],
+        "[policy]\ndefault = \"threshold:0.7\"\n",
+    )
 }
 
 async fn auto(http: &reqwest::Client, s: &Server, prompt: &str) -> (String, f64) {
     let r = http.post(s.url("/v1/chat/completions")).json(&chat_body("auto", prompt, false)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
-    let p_small = v["conductor"]["candidates"].as_array().unwrap().iter().find(|c| c["model"] == "small").unwrap()["p_success"]
+    let p_small = v["conductor"]["candidates"].as_array().unwrap().iter().find(|c| c["model"] == "small").unwrap()
+        ["p_success"]
         .as_f64()
         .unwrap();
     (v["model"].as_str().unwrap().to_string(), p_small)
@@ -33,7 +38,8 @@ async fn feedback_applies_live_and_survives_restart() {
     // The small model answered this prompt well: say so.
     let r = http.post(s.url("/v1/chat/completions")).json(&chat_body("small", prompt, false)).send().await.unwrap();
     let decision = r.headers()["x-conductor-decision-id"].to_str().unwrap().to_string();
-    let r = http.post(s.url("/v1/feedback")).json(&json!({"decision_id": decision, "score": 1.0})).send().await.unwrap();
+    let r =
+        http.post(s.url("/v1/feedback")).json(&json!({"decision_id": decision, "score": 1.0})).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["applied"], true);
 
@@ -62,7 +68,12 @@ async fn sigkill_during_feedback_load_loses_nothing_acknowledged() {
     let http = client();
     let mut decisions = Vec::new();
     for i in 0..20 {
-        let r = http.post(s.url("/v1/chat/completions")).json(&chat_body("small", &format!("question {i}"), false)).send().await.unwrap();
+        let r = http
+            .post(s.url("/v1/chat/completions"))
+            .json(&chat_body("small", &format!("question {i}"), false))
+            .send()
+            .await
+            .unwrap();
         decisions.push(r.headers()["x-conductor-decision-id"].to_str().unwrap().to_string());
     }
     let decisions = Arc::new(decisions);
@@ -77,7 +88,9 @@ async fn sigkill_during_feedback_load_loses_nothing_acknowledged() {
                 let d = decisions[(n % 20) as usize].clone();
                 // Dyadic fractions print and parse exactly, so scores compare bit for bit.
                 let score = (n % 1024) as f64 / 1024.0;
-                let Ok(r) = http.post(&url).json(&json!({"decision_id": d, "score": score})).send().await else { break };
+                let Ok(r) = http.post(&url).json(&json!({"decision_id": d, "score": score})).send().await else {
+                    break;
+                };
                 if r.status().is_success() {
                     acked.lock().unwrap().push((d, score));
                 }

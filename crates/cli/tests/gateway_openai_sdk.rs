@@ -16,7 +16,11 @@ fn local_config() -> String {
 
 fn python() -> std::path::PathBuf {
     let p = workspace_root().join(".venv/bin/python");
-    assert!(p.is_file(), "{} missing: run `bash scripts/setup.sh` (creates .venv with the openai package)", p.display());
+    assert!(
+        p.is_file(),
+        "{} missing: run `bash scripts/setup.sh` (creates .venv with the openai package)",
+        p.display()
+    );
     p
 }
 
@@ -51,7 +55,12 @@ async fn conductor_as_upstream_of_conductor() {
     let outer = Server::start(&outer_cfg);
     let http = client();
     for (model, stream) in [("remote-smol", false), ("auto", false), ("remote-smol", true)] {
-        let r = http.post(outer.url("/v1/chat/completions")).json(&chat_body(model, "Say hi", stream)).send().await.unwrap();
+        let r = http
+            .post(outer.url("/v1/chat/completions"))
+            .json(&chat_body(model, "Say hi", stream))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["x-conductor-model"], "remote-smol");
         if stream {

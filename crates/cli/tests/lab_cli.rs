@@ -1,5 +1,5 @@
 //! The `conductor lab …` and `conductor route` commands, run as the real binary on the
-//! real RouteLLM data (read from ../shared/data, never copied into the repository).
+//! real RouteLLM data (from the repository's data/ folder).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -17,7 +17,12 @@ fn conductor(args: &[&str]) -> Output {
 }
 
 fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -34,7 +39,7 @@ fn s(p: &Path) -> &str {
 fn convert_eval_train_route() {
     let dir = tempfile::tempdir().unwrap();
     let records = dir.path().join("records");
-    let data = repo().join("../shared/data/routellm");
+    let data = repo().join("data/routellm");
     let out = ok(&conductor(&["lab", "convert", "--routellm", s(&data), "--out", s(&records)]));
     assert!(out.contains("mt_bench: 72 prompts, 144 records, 8 contaminated prompts dropped"), "{out}");
     assert!(out.contains("gsm8k: 1307 prompts"), "{out}");
@@ -42,8 +47,19 @@ fn convert_eval_train_route() {
     let lab = dir.path().join("lab");
     let mt = records.join("mt_bench.jsonl");
     let out = ok(&conductor(&[
-        "lab", "eval", "--records", s(&mt), "--catalog", s(&catalog()), "--predictor", "knn,logreg,mf", "--folds", "3",
-        "--out", s(&lab), "--quiet",
+        "lab",
+        "eval",
+        "--records",
+        s(&mt),
+        "--catalog",
+        s(&catalog()),
+        "--predictor",
+        "knn,logreg,mf",
+        "--folds",
+        "3",
+        "--out",
+        s(&lab),
+        "--quiet",
     ]));
     assert!(out.contains("APGR"), "{out}");
     for p in ["knn", "logreg", "mf"] {
@@ -62,9 +78,27 @@ fn convert_eval_train_route() {
 
     let router = dir.path().join("gsm8k.router");
     let gsm = records.join("gsm8k.jsonl");
-    let out = ok(&conductor(&["lab", "train", "--records", s(&gsm), "--catalog", s(&catalog()), "--predictor", "logreg", "--out", s(&router)]));
+    let out = ok(&conductor(&[
+        "lab",
+        "train",
+        "--records",
+        s(&gsm),
+        "--catalog",
+        s(&catalog()),
+        "--predictor",
+        "logreg",
+        "--out",
+        s(&router),
+    ]));
     assert!(out.contains("trained logreg router"), "{out}");
-    let out = ok(&conductor(&["route", "--router", s(&router), "--policy", "threshold:0.8", "A train travels 60 km in 45 minutes. How far does it go in 3 hours?"]));
+    let out = ok(&conductor(&[
+        "route",
+        "--router",
+        s(&router),
+        "--policy",
+        "threshold:0.8",
+        "A train travels 60 km in 45 minutes. How far does it go in 3 hours?",
+    ]));
     assert!(out.contains("gpt-4-1106-preview") && out.contains("choice: "), "{out}");
     let json = ok(&conductor(&["route", "--router", s(&router), "--json", "--min-quality", "0.999", "hello"]));
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -86,7 +120,19 @@ fn line(id: &str, model: &str, score: f64) -> String {
 fn bad_inputs_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let eval = |records: &Path| conductor(&["lab", "eval", "--records", s(records), "--catalog", s(&catalog()), "--out", s(&d.join("o")), "--quiet"]);
+    let eval = |records: &Path| {
+        conductor(&[
+            "lab",
+            "eval",
+            "--records",
+            s(records),
+            "--catalog",
+            s(&catalog()),
+            "--out",
+            s(&d.join("o")),
+            "--quiet",
+        ])
+    };
 
     let bad = write(d, "bad.jsonl", &format!("{}not json\n", line("a", "gpt-4-1106-preview", 1.0)));
     let e = err(&eval(&bad));
@@ -143,13 +189,22 @@ fn report_reruns_from_committed_records() {
     let mut by_prompt: std::collections::HashMap<String, std::collections::HashMap<String, f64>> = Default::default();
     for l in std::fs::read_to_string(&records).unwrap().lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
-        by_prompt.entry(v["prompt_id"].as_str().unwrap().into()).or_default().insert(v["model"].as_str().unwrap().into(), v["score"].as_f64().unwrap());
+        by_prompt
+            .entry(v["prompt_id"].as_str().unwrap().into())
+            .or_default()
+            .insert(v["model"].as_str().unwrap().into(), v["score"].as_f64().unwrap());
     }
     let complete: Vec<_> = by_prompt.values().filter(|m| models.iter().all(|k| m.contains_key(*k))).collect();
     let q = complete.iter().map(|m| m["qwen2.5-coder-1.5b"]).sum::<f64>() / complete.len() as f64;
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(json["report"]["prompts"].as_u64().unwrap() as usize, complete.len());
-    let row = json["report"]["rows"].as_array().unwrap().iter().find(|r| r["policy"] == "`qwen2.5-coder-1.5b` alone").unwrap();
+    let row = json["report"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["policy"] == "`qwen2.5-coder-1.5b` alone")
+        .unwrap();
     assert!((row["quality"].as_f64().unwrap() - q).abs() < 1e-9, "{row} vs {q}");
     assert!(out_dir.join("report.md").exists());
     assert_eq!(&std::fs::read(out_dir.join("cost_quality.png")).unwrap()[1..4], b"PNG");
@@ -159,10 +214,19 @@ fn report_reruns_from_committed_records() {
     assert!(e.contains("at least two"), "{e}");
     let e = err(&conductor(&["lab", "report", "--small", "gpt-9,qwen2.5-coder-0.5b", "--out", s(&out_dir), "--quiet"]));
     assert!(e.contains("gpt-9"), "{e}");
-    let e = err(&conductor(&["lab", "report", "--small", "qwen2.5-coder-0.5b,qwen2.5-coder-1.5b", "--out", s(&out_dir), "--quiet"]));
+    let e = err(&conductor(&[
+        "lab",
+        "report",
+        "--small",
+        "qwen2.5-coder-0.5b,qwen2.5-coder-1.5b",
+        "--out",
+        s(&out_dir),
+        "--quiet",
+    ]));
     assert!(e.contains("must leave out the largest"), "{e}");
     for folds in ["0", "1", "100000"] {
-        let e = err(&conductor(&["lab", "report", "--folds", folds, "--repeats", "0", "--out", s(&out_dir), "--quiet"]));
+        let e =
+            err(&conductor(&["lab", "report", "--folds", folds, "--repeats", "0", "--out", s(&out_dir), "--quiet"]));
         assert!(e.contains("-fold cross-validation is not possible") && e.contains("between 2 and"), "{e}");
     }
 }

@@ -21,9 +21,15 @@ type FitFn<'a> = &'a dyn Fn(&[f64], &[f64]) -> Calibrator;
 pub enum Calibrator {
     Identity,
     /// p = σ(a·logit(s) + b).
-    Platt { a: f64, b: f64 },
+    Platt {
+        a: f64,
+        b: f64,
+    },
     /// Piecewise-linear through the pooled-adjacent-violators block centres.
-    Isotonic { xs: Vec<f64>, ys: Vec<f64> },
+    Isotonic {
+        xs: Vec<f64>,
+        ys: Vec<f64>,
+    },
 }
 
 impl Calibrator {
@@ -40,7 +46,9 @@ impl Calibrator {
         };
         let (a, b) = (half(0), half(1));
         let held_out = |fit: FitFn| -> f64 {
-            let err = |c: Calibrator, (r, t): &(Vec<f64>, Vec<f64>)| brier(&r.iter().map(|&s| c.apply(s)).collect::<Vec<_>>(), t);
+            let err = |c: Calibrator, (r, t): &(Vec<f64>, Vec<f64>)| {
+                brier(&r.iter().map(|&s| c.apply(s)).collect::<Vec<_>>(), t)
+            };
             err(fit(&a.0, &a.1), &b) + err(fit(&b.0, &b.1), &a)
         };
         let methods: [(FitFn, bool); 3] = [
@@ -125,7 +133,11 @@ fn interpolate(xs: &[f64], ys: &[f64], s: f64) -> f64 {
         Some(0) => ys[0],
         Some(i) => {
             let (x0, x1, y0, y1) = (xs[i - 1], xs[i], ys[i - 1], ys[i]);
-            if x1 - x0 < 1e-12 { y1 } else { y0 + (y1 - y0) * (s - x0) / (x1 - x0) }
+            if x1 - x0 < 1e-12 {
+                y1
+            } else {
+                y0 + (y1 - y0) * (s - x0) / (x1 - x0)
+            }
         }
     }
 }
@@ -291,7 +303,9 @@ mod tests {
     fn cross_validation_picks_isotonic_for_a_staircase() {
         // True success rate jumps from 0.2 to 0.9 at raw 0.7: no sigmoid of logit(raw) fits.
         let raw: Vec<f64> = (0..1000).map(|i| (i % 500) as f64 / 500.0).collect();
-        let y: Vec<f64> = (0..1000).map(|i| if raw[i] < 0.7 { (i % 5 == 0) as u8 as f64 } else { (i % 10 != 0) as u8 as f64 }).collect();
+        let y: Vec<f64> = (0..1000)
+            .map(|i| if raw[i] < 0.7 { (i % 5 == 0) as u8 as f64 } else { (i % 10 != 0) as u8 as f64 })
+            .collect();
         let c = Calibrator::fit(&raw, &y);
         assert!(matches!(c, Calibrator::Isotonic { .. }), "{c:?}");
         assert!((c.apply(0.3) - 0.2).abs() < 0.05 && (c.apply(0.9) - 0.9).abs() < 0.05);

@@ -23,9 +23,7 @@ pub struct ModelEntry {
 impl ModelEntry {
     /// Cost of one call in US dollars.
     pub fn cost_usd(&self, prompt_tokens: usize, completion_tokens: usize) -> f64 {
-        (prompt_tokens as f64 * self.input_usd_per_mtok
-            + completion_tokens as f64 * self.output_usd_per_mtok)
-            / 1e6
+        (prompt_tokens as f64 * self.input_usd_per_mtok + completion_tokens as f64 * self.output_usd_per_mtok) / 1e6
     }
 
     /// Rank of the tier (small 0, medium 1, large 2; unknown tiers count as medium).
@@ -97,10 +95,7 @@ impl Catalog {
 
     /// Position of a model in the catalogue.
     pub fn index_of(&self, id: &str) -> Result<usize, CatalogError> {
-        self.models
-            .iter()
-            .position(|m| m.id == id)
-            .ok_or_else(|| CatalogError::UnknownModel(id.to_string()))
+        self.models.iter().position(|m| m.id == id).ok_or_else(|| CatalogError::UnknownModel(id.to_string()))
     }
 
     /// The model entry with this id.

@@ -54,12 +54,8 @@ impl Dataset {
                 return Err(DatasetError::UnknownModel { prompt_id: r.prompt_id.clone(), model: m, known });
             }
         }
-        let present: Vec<String> = catalog
-            .models
-            .iter()
-            .filter(|m| records.iter().any(|r| r.model == m.id))
-            .map(|m| m.id.clone())
-            .collect();
+        let present: Vec<String> =
+            catalog.models.iter().filter(|m| records.iter().any(|r| r.model == m.id)).map(|m| m.id.clone()).collect();
         if present.len() < 2 {
             return Err(DatasetError::SingleModel(present.into_iter().next().unwrap_or_default()));
         }
@@ -71,7 +67,8 @@ impl Dataset {
         for r in records {
             let i = *row_of.entry(r.prompt_id.as_str()).or_insert_with(|| {
                 let prompt_tokens = r.prompt_tokens.unwrap_or_else(|| estimate_tokens(&r.prompt));
-                let costs = catalog.models.iter().map(|m| m.cost_usd(prompt_tokens, DEFAULT_COMPLETION_TOKENS)).collect();
+                let costs =
+                    catalog.models.iter().map(|m| m.cost_usd(prompt_tokens, DEFAULT_COMPLETION_TOKENS)).collect();
                 rows.push(PromptRow {
                     prompt_id: r.prompt_id.clone(),
                     dataset: r.dataset.clone(),
@@ -108,7 +105,9 @@ impl Dataset {
     /// Mean completion length of each model (what serving assumes when estimating cost).
     pub fn mean_completion_tokens(&self) -> Vec<f64> {
         (0..self.n_models())
-            .map(|j| self.rows.iter().map(|r| r.completion_tokens[j] as f64).sum::<f64>() / self.rows.len().max(1) as f64)
+            .map(|j| {
+                self.rows.iter().map(|r| r.completion_tokens[j] as f64).sum::<f64>() / self.rows.len().max(1) as f64
+            })
             .collect()
     }
 
@@ -141,7 +140,11 @@ impl Dataset {
         (0..self.n_models())
             .map(|j| {
                 let v: Vec<f64> = self.rows.iter().filter_map(|r| r.scores[j]).collect();
-                if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 }
+                if v.is_empty() {
+                    0.0
+                } else {
+                    v.iter().sum::<f64>() / v.len() as f64
+                }
             })
             .collect()
     }

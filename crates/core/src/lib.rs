@@ -18,4 +18,3 @@ pub mod records;
 pub mod router;
 pub mod split;
 pub mod tokens;
-

@@ -61,7 +61,14 @@ impl Outcomes<'_> {
         // Sample variance of the paired differences (n − 1), then the SE of their mean.
         let var = if choices.len() > 1 { (d2 - d1 * d1 / n) / (n - 1.0) } else { 0.0 };
         let diff_se = (!choices.is_empty()).then(|| (var.max(0.0) / n).sqrt());
-        OperatingPoint { param, quality: q / n, cost: c / n, strong_share: s / n, latency_ms: lat.map(|l| l / n), diff_se }
+        OperatingPoint {
+            param,
+            quality: q / n,
+            cost: c / n,
+            strong_share: s / n,
+            latency_ms: lat.map(|l| l / n),
+            diff_se,
+        }
     }
 
     fn latency(&self, prompt: usize, model: usize) -> Option<f64> {
@@ -79,11 +86,7 @@ impl Outcomes<'_> {
             .scores
             .iter()
             .zip(self.costs)
-            .map(|(s, c)| {
-                (0..s.len())
-                    .min_by(|&a, &b| s[b].total_cmp(&s[a]).then(c[a].total_cmp(&c[b])))
-                    .unwrap_or(0)
-            })
+            .map(|(s, c)| (0..s.len()).min_by(|&a, &b| s[b].total_cmp(&s[a]).then(c[a].total_cmp(&c[b]))).unwrap_or(0))
             .collect();
         self.evaluate(&choices, f64::NAN)
     }
@@ -98,7 +101,14 @@ impl Outcomes<'_> {
             .flat_map(|i| (0..m as usize).map(move |j| (i, j)))
             .map(|(i, j)| self.latency(i, j))
             .sum();
-        OperatingPoint { param: f64::NAN, quality: q, cost: c, strong_share: 1.0 / m, latency_ms: lat.map(|l| l / (n * m)), diff_se: None }
+        OperatingPoint {
+            param: f64::NAN,
+            quality: q,
+            cost: c,
+            strong_share: 1.0 / m,
+            latency_ms: lat.map(|l| l / (n * m)),
+            diff_se: None,
+        }
     }
 }
 
@@ -144,7 +154,12 @@ pub fn policy_point(pred_p: &[Vec<f64>], pred_cost: &[Vec<f64>], truth: &Outcome
 }
 
 /// Operating points of the cost-trade-off policy over a λ sweep.
-pub fn lambda_sweep(pred_p: &[Vec<f64>], pred_cost: &[Vec<f64>], truth: &Outcomes, max_points: usize) -> Vec<OperatingPoint> {
+pub fn lambda_sweep(
+    pred_p: &[Vec<f64>],
+    pred_cost: &[Vec<f64>],
+    truth: &Outcomes,
+    max_points: usize,
+) -> Vec<OperatingPoint> {
     lambda_grid(pred_p, pred_cost, max_points)
         .into_iter()
         .map(|lambda| policy_point(pred_p, pred_cost, truth, &Policy::CostTradeoff { lambda }))
@@ -153,7 +168,11 @@ pub fn lambda_sweep(pred_p: &[Vec<f64>], pred_cost: &[Vec<f64>], truth: &Outcome
 
 pub fn pgr(q: f64, q_weak: f64, q_strong: f64) -> f64 {
     let gap = q_strong - q_weak;
-    if gap.abs() < 1e-12 { 0.0 } else { (q - q_weak) / gap }
+    if gap.abs() < 1e-12 {
+        0.0
+    } else {
+        (q - q_weak) / gap
+    }
 }
 
 /// PGR as a function of strong share: points sorted by share (best PGR kept where shares
@@ -183,7 +202,11 @@ pub fn cpt(curve: &[(f64, f64)], p: f64) -> Option<f64> {
     }
     curve.windows(2).find(|w| w[1].1 >= p).map(|w| {
         let (x0, y0, x1, y1) = (w[0].0, w[0].1, w[1].0, w[1].1);
-        if (y1 - y0).abs() < 1e-12 { x1 } else { x0 + (p - y0) * (x1 - x0) / (y1 - y0) }
+        if (y1 - y0).abs() < 1e-12 {
+            x1
+        } else {
+            x0 + (p - y0) * (x1 - x0) / (y1 - y0)
+        }
     })
 }
 
@@ -245,7 +268,11 @@ pub fn risk_coverage(confidence: &[f64], score: &[f64]) -> (Vec<(f64, f64)>, f64
 pub fn hallucination_rate(confidence: &[f64], score: &[f64], threshold: f64) -> f64 {
     let abstained = confidence.iter().filter(|&&c| c < threshold).count();
     let wrong = confidence.iter().zip(score).filter(|(&c, &s)| c >= threshold && s < 0.5).count();
-    if wrong + abstained == 0 { 0.0 } else { wrong as f64 / (wrong + abstained) as f64 }
+    if wrong + abstained == 0 {
+        0.0
+    } else {
+        wrong as f64 / (wrong + abstained) as f64
+    }
 }
 
 #[cfg(test)]

@@ -34,14 +34,19 @@ impl std::str::FromStr for Policy {
         let num = |default: f64| -> anyhow::Result<f64> {
             match arg {
                 None => Ok(default),
-                Some(a) => a.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(|| {
-                    anyhow::anyhow!("policy `{s}`: `{a}` is not a non-negative number")
-                }),
+                Some(a) => a
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite() && *v >= 0.0)
+                    .ok_or_else(|| anyhow::anyhow!("policy `{s}`: `{a}` is not a non-negative number")),
             }
         };
         match name.trim().to_ascii_lowercase().as_str() {
             "quality" | "max-quality" | "max_quality" | "best" => Ok(Policy::MaxQuality),
-            "cost" | "tradeoff" | "cost-tradeoff" | "balanced" => Ok(Policy::CostTradeoff { lambda: num(DEFAULT_LAMBDA)? }),
+            "cost" | "tradeoff" | "cost-tradeoff" | "balanced" => {
+                Ok(Policy::CostTradeoff { lambda: num(DEFAULT_LAMBDA)? })
+            }
             "threshold" | "cheapest" => {
                 let tau = num(DEFAULT_TAU)?;
                 anyhow::ensure!(tau <= 1.0, "policy `{s}`: τ must be in [0, 1]");
@@ -126,10 +131,9 @@ pub fn decide(preds: &[Prediction], policy: &Policy, c: &Constraints) -> Decisio
     let top = ranked.iter().find(|p| c.min_quality.is_none_or(|m| p.p_success >= m)).unwrap_or(&ranked[0]);
     let reason = match policy {
         Policy::MaxQuality => format!("highest predicted success ({:.3})", top.p_success),
-        Policy::CostTradeoff { lambda } => format!(
-            "best p − λ·cost with λ={lambda}: p={:.3}, est. cost ${:.6}",
-            top.p_success, top.est_cost_usd
-        ),
+        Policy::CostTradeoff { lambda } => {
+            format!("best p − λ·cost with λ={lambda}: p={:.3}, est. cost ${:.6}", top.p_success, top.est_cost_usd)
+        }
         Policy::Threshold { tau } if top.p_success >= *tau => {
             format!("cheapest model with predicted success ≥ {tau} (p={:.3}, ${:.6})", top.p_success, top.est_cost_usd)
         }

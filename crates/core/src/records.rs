@@ -111,7 +111,8 @@ mod tests {
 
     #[test]
     fn retain_complete_drops_prompts_missing_a_model() {
-        let mut rs = vec![rec("a", "x", 1.0), rec("a", "y", 0.0), rec("b", "x", 1.0), rec("c", "y", 1.0), rec("c", "x", 0.0)];
+        let mut rs =
+            vec![rec("a", "x", 1.0), rec("a", "y", 0.0), rec("b", "x", 1.0), rec("c", "y", 1.0), rec("c", "x", 0.0)];
         retain_complete(&mut rs, &["x".to_string(), "y".to_string()]);
         let ids: Vec<&str> = rs.iter().map(|r| r.prompt_id.as_str()).collect();
         assert_eq!(ids, ["a", "a", "c", "c"]);

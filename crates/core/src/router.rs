@@ -98,7 +98,8 @@ impl Router {
         let x_train = featurizer.transform_batch(&train.texts(), embedder, cache)?;
         let x_val = featurizer.transform_batch(&val.texts(), embedder, cache)?;
         let (y_train, y_val) = (train.targets(), val.targets());
-        let fit = FitData { x_train: &x_train, y_train: &y_train, x_val: &x_val, y_val: &y_val, dim, n_models: n, seed };
+        let fit =
+            FitData { x_train: &x_train, y_train: &y_train, x_val: &x_val, y_val: &y_val, dim, n_models: n, seed };
         let (model, hyper) = fit_with_validation(predictor, &fit);
         let raw_val = predict_all(&model, &x_val);
         let val_brier = brier(&raw_val, &y_val);
@@ -137,7 +138,8 @@ impl Router {
         cache: Option<&EmbeddingCache>,
         seed: u64,
     ) -> anyhow::Result<Router> {
-        let kinds: &[FeatureKind] = if embedder.is_some() { &[FeatureKind::Ngram, FeatureKind::MiniLm] } else { &[FeatureKind::Ngram] };
+        let kinds: &[FeatureKind] =
+            if embedder.is_some() { &[FeatureKind::Ngram, FeatureKind::MiniLm] } else { &[FeatureKind::Ngram] };
         let mut best: Option<Router> = None;
         for &k in kinds {
             let r = Router::train(train, val, predictor, k, embedder, cache, seed)?;
@@ -290,13 +292,18 @@ impl Router {
             return Err(ArtifactError::WrongVersion { path: p, found: version.to_string() });
         }
         let corrupt = |reason: String| ArtifactError::Corrupt { path: p.clone(), reason };
-        let expected = parts.next().and_then(|s| s.strip_prefix("sha256=")).ok_or_else(|| corrupt("header has no checksum".into()))?;
+        let expected = parts
+            .next()
+            .and_then(|s| s.strip_prefix("sha256="))
+            .ok_or_else(|| corrupt("header has no checksum".into()))?;
         let body = bytes.get(nl + 1..).unwrap_or(&[]);
         if hex::encode(Sha256::digest(body)) != expected.trim() {
             return Err(corrupt("checksum mismatch (truncated or modified file)".into()));
         }
         let mut json = Vec::new();
-        flate2::read::GzDecoder::new(body).read_to_end(&mut json).map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
+        flate2::read::GzDecoder::new(body)
+            .read_to_end(&mut json)
+            .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
         let r: Router = serde_json::from_slice(&json).map_err(|e| corrupt(format!("invalid body: {e}")))?;
         if r.calibrators.len() != r.catalog.models.len() || r.completion_tokens.len() != r.catalog.models.len() {
             return Err(corrupt("per-model tables do not match the catalogue".into()));
@@ -325,7 +332,9 @@ mod tests {
         let auto = Router::train(&train, &val, PredictorKind::Knn, FeatureKind::Auto, Some(&e), None, 1).unwrap();
         let briers: Vec<(FeatureKind, f64)> = [FeatureKind::Ngram, FeatureKind::MiniLm]
             .iter()
-            .map(|&k| (k, Router::train(&train, &val, PredictorKind::Knn, k, Some(&e), None, 1).unwrap().info.val_brier))
+            .map(|&k| {
+                (k, Router::train(&train, &val, PredictorKind::Knn, k, Some(&e), None, 1).unwrap().info.val_brier)
+            })
             .collect();
         let best = briers.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
         assert_eq!(auto.feature_kind(), best.0, "{briers:?}");
@@ -342,7 +351,11 @@ mod tests {
             let math = i % 2 == 0;
             let mut a = rec(&format!("p{i}"), "weak", if math { 0.0 } else { 1.0 });
             let mut b = rec(&format!("p{i}"), "strong", 1.0);
-            let text = if math { format!("prove the theorem about primes {i}") } else { format!("say hello to my friend {i}") };
+            let text = if math {
+                format!("prove the theorem about primes {i}")
+            } else {
+                format!("say hello to my friend {i}")
+            };
             a.prompt = text.clone();
             b.prompt = text;
             rs.push(a);
@@ -379,7 +392,8 @@ mod tests {
             let mut r = if kind == PredictorKind::Knn {
                 Router::cold_start(two_models(), FeatureKind::Ngram)
             } else {
-                Router::train(&toy_dataset(40, 0), &toy_dataset(10, 500), kind, FeatureKind::Ngram, None, None, 1).unwrap()
+                Router::train(&toy_dataset(40, 0), &toy_dataset(10, 500), kind, FeatureKind::Ngram, None, None, 1)
+                    .unwrap()
             };
             let f = r.featurize("translate this sentence into french", None).unwrap();
             let before = r.predict(&f, 10)[1].p_success;

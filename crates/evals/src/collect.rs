@@ -44,10 +44,12 @@ pub fn select(plan: &Plan) -> anyhow::Result<Vec<Task>> {
     let sets: Vec<Vec<Task>> = plan
         .task_sets
         .iter()
-        .map(|s| tasks::load(s, &plan.data_dir).map(|mut t| {
-            t.truncate(plan.limit);
-            t
-        }))
+        .map(|s| {
+            tasks::load(s, &plan.data_dir).map(|mut t| {
+                t.truncate(plan.limit);
+                t
+            })
+        })
         .collect::<anyhow::Result<_>>()?;
     let longest = sets.iter().map(Vec::len).max().unwrap_or(0);
     Ok((0..longest).flat_map(|i| sets.iter().filter_map(move |s| s.get(i).cloned())).collect())
@@ -62,8 +64,9 @@ pub fn done_pairs(path: &Path) -> anyhow::Result<HashSet<(String, String)>> {
         if line.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(&line)
-            .with_context(|| format!("{}:{}: malformed record (fix or remove the line to resume)", path.display(), i + 1))?;
+        let v: serde_json::Value = serde_json::from_str(&line).with_context(|| {
+            format!("{}:{}: malformed record (fix or remove the line to resume)", path.display(), i + 1)
+        })?;
         if let (Some(p), Some(m)) = (v["prompt_id"].as_str(), v["model"].as_str()) {
             done.insert((p.to_string(), m.to_string()));
         }
@@ -72,7 +75,12 @@ pub fn done_pairs(path: &Path) -> anyhow::Result<HashSet<(String, String)>> {
 }
 
 /// Run the plan. `on_progress(done, total)` is called after each pair.
-pub fn run(lib: &Library, plan: &Plan, stop: &AtomicBool, on_progress: &mut dyn FnMut(usize, usize, &str)) -> anyhow::Result<Summary> {
+pub fn run(
+    lib: &Library,
+    plan: &Plan,
+    stop: &AtomicBool,
+    on_progress: &mut dyn FnMut(usize, usize, &str),
+) -> anyhow::Result<Summary> {
     for m in &plan.models {
         plan.catalog.get(m).map_err(|e| anyhow::anyhow!("{e} (add it to the catalogue to price its calls)"))?;
         lib.spec(m)?;
@@ -82,7 +90,10 @@ pub fn run(lib: &Library, plan: &Plan, stop: &AtomicBool, on_progress: &mut dyn 
     if let Some(dir) = plan.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&plan.out)
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&plan.out)
         .with_context(|| format!("opening {}", plan.out.display()))?;
     let total = tasks.len() * plan.models.len();
     let mut summary = Summary::default();
@@ -102,7 +113,9 @@ pub fn run(lib: &Library, plan: &Plan, stop: &AtomicBool, on_progress: &mut dyn 
             let model = lib.chat_model(model_id)?;
             let params = GenParams { max_tokens: template::max_tokens(task), seed: plan.seed, ..Default::default() };
             let started = Instant::now();
-            let g = model.generate(&[ChatMessage::user(template::render(task))], &params, &mut |_| !stop.load(Ordering::SeqCst))?;
+            let g = model.generate(&[ChatMessage::user(template::render(task))], &params, &mut |_| {
+                !stop.load(Ordering::SeqCst)
+            })?;
             if g.finish_reason == FinishReason::Cancelled {
                 summary.interrupted = true;
                 return Ok(summary);

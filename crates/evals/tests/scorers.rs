@@ -8,7 +8,7 @@ use conductor_evals::score::{sandbox::Limits, score};
 use conductor_evals::tasks::{self, Check};
 
 fn data_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data"))
 }
 
 fn limits() -> Limits {
@@ -45,7 +45,12 @@ fn canonical_solutions() -> Vec<String> {
     let f = std::fs::File::open(data_dir().join("humaneval/HumanEval.jsonl.gz")).unwrap();
     std::io::BufReader::new(flate2::read::GzDecoder::new(f))
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(&l.unwrap()).unwrap()["canonical_solution"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(&l.unwrap()).unwrap()["canonical_solution"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 

@@ -90,7 +90,12 @@ pub enum BooksError {
 
 enum Cmd {
     Decision(Box<DecisionRow>),
-    Feedback { decision_id: String, score: f64, key_id: String, reply: oneshot::Sender<Result<FeedbackTarget, BooksError>> },
+    Feedback {
+        decision_id: String,
+        score: f64,
+        key_id: String,
+        reply: oneshot::Sender<Result<FeedbackTarget, BooksError>>,
+    },
     Flush(oneshot::Sender<()>),
 }
 
@@ -154,7 +159,12 @@ impl Books {
     }
 
     /// Writes feedback durably; resolves once committed.
-    pub async fn feedback(&self, decision_id: String, score: f64, key_id: String) -> Result<FeedbackTarget, BooksError> {
+    pub async fn feedback(
+        &self,
+        decision_id: String,
+        score: f64,
+        key_id: String,
+    ) -> Result<FeedbackTarget, BooksError> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Cmd::Feedback { decision_id, score, key_id, reply }).map_err(|_| BooksError::Closed)?;
         rx.await.map_err(|_| BooksError::Closed)?
@@ -189,7 +199,8 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
                     Cmd::Decision(row) => insert_decision(&txn, &row)?,
                     Cmd::Feedback { decision_id, score, key_id, reply } => {
                         // A key may only rate its own decisions (unknown otherwise: no leak).
-                        let target = feedback_target(&txn, &decision_id)?.filter(|(_, owner)| *owner == key_id).map(|(t, _)| t);
+                        let target =
+                            feedback_target(&txn, &decision_id)?.filter(|(_, owner)| *owner == key_id).map(|(t, _)| t);
                         match target {
                             None => {
                                 let _ = reply.send(Err(BooksError::UnknownDecision(decision_id)));

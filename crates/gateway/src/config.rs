@@ -19,7 +19,6 @@ pub struct Config {
     pub keys: Vec<KeyConfig>,
 }
 
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
@@ -290,7 +289,8 @@ impl Config {
                     return bad(k("api_key_env"), &format!("environment variable {env} is not set"));
                 }
             }
-            for (f, v) in [("input_usd_per_mtok", m.input_usd_per_mtok), ("output_usd_per_mtok", m.output_usd_per_mtok)] {
+            for (f, v) in [("input_usd_per_mtok", m.input_usd_per_mtok), ("output_usd_per_mtok", m.output_usd_per_mtok)]
+            {
                 if !(v.is_finite() && v >= 0.0) {
                     return bad(k(f), "must be a finite number >= 0");
                 }
@@ -314,7 +314,8 @@ impl Config {
             if key.id.trim().is_empty() || !key_ids.insert(key.id.clone()) {
                 return bad(k("id"), "must be non-empty and unique");
             }
-            let given = [key.key.is_some(), key.key_sha256.is_some(), key.key_env.is_some()].iter().filter(|b| **b).count();
+            let given =
+                [key.key.is_some(), key.key_sha256.is_some(), key.key_env.is_some()].iter().filter(|b| **b).count();
             if given != 1 {
                 return bad(k("key"), "give exactly one of key, key_sha256, key_env");
             }
@@ -372,7 +373,8 @@ mod tests {
 
     #[test]
     fn bad_value_is_named() {
-        let e = Config::parse("[[models]]\nid='m'\nprovider='openai'\ninput_usd_per_mtok=1\noutput_usd_per_mtok=1\n").unwrap_err();
+        let e = Config::parse("[[models]]\nid='m'\nprovider='openai'\ninput_usd_per_mtok=1\noutput_usd_per_mtok=1\n")
+            .unwrap_err();
         assert!(e.contains("models[0].base_url"), "{e}");
         let e = Config::parse("[policy]\ndefault = \"threshold:3\"\n").unwrap_err();
         assert!(e.contains("policy.default"), "{e}");

@@ -9,9 +9,9 @@
 //! committed to that model.
 
 use crate::error::ApiError;
+use crate::registry::Served;
 use crate::reliability::backoff;
 use crate::reliability::queue::Slot;
-use crate::registry::Served;
 use crate::state::AppState;
 use crate::ticket::{Attempt, Ticket};
 use conductor_providers::{ChatRequest, ChatResponse, EventStream, ProviderError, StreamEvent};
@@ -80,7 +80,11 @@ pub async fn run(state: &AppState, ticket: &mut Ticket, base: &ChatRequest, stre
     for id in &ranked {
         let Some(m) = state.registry.get(id).cloned() else { continue };
         if !m.breaker.allow() {
-            ticket.attempts.push(Attempt { model: id.clone(), outcome: "skipped", error: Some("circuit breaker open".into()) });
+            ticket.attempts.push(Attempt {
+                model: id.clone(),
+                outcome: "skipped",
+                error: Some("circuit breaker open".into()),
+            });
             state.metrics.error(id, "circuit_open");
             last = Some(ApiError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -93,7 +97,11 @@ pub async fn run(state: &AppState, ticket: &mut Ticket, base: &ChatRequest, stre
         let slot = match m.queue.acquire().await {
             Ok(s) => s,
             Err(full) => {
-                ticket.attempts.push(Attempt { model: id.clone(), outcome: "skipped", error: Some("queue full".into()) });
+                ticket.attempts.push(Attempt {
+                    model: id.clone(),
+                    outcome: "skipped",
+                    error: Some("queue full".into()),
+                });
                 state.metrics.error(id, "queue_full");
                 let retry = 1 + (full.waiting / m.limits.concurrency.max(1)).min(60) as u64 / 8;
                 last = Some(ApiError::rate_limited(

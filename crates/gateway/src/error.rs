@@ -54,10 +54,15 @@ impl ApiError {
     /// What the client is told when no model could answer and this was the last error.
     pub fn from_provider(model: &str, e: &ProviderError) -> ApiError {
         match e {
-            ProviderError::InvalidRequest { message, code } => ApiError::bad_request(code, format!("model {model}: {message}")),
-            ProviderError::Timeout(_) => {
-                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "server_error", "upstream_timeout", format!("model {model}: {e}"))
+            ProviderError::InvalidRequest { message, code } => {
+                ApiError::bad_request(code, format!("model {model}: {message}"))
             }
+            ProviderError::Timeout(_) => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "server_error",
+                "upstream_timeout",
+                format!("model {model}: {e}"),
+            ),
             ProviderError::Status { status: 429, retry_after, .. } => {
                 let mut err = ApiError::rate_limited("upstream_rate_limited", format!("model {model}: {e}"), 1);
                 err.retry_after = Some(retry_after.map(|d| d.as_secs().max(1)).unwrap_or(1));
@@ -66,10 +71,15 @@ impl ApiError {
             ProviderError::Status { .. } if e.is_request_rejected() => {
                 ApiError::bad_request("upstream_rejected_request", format!("model {model}: {e}"))
             }
-            ProviderError::Unavailable(_) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", "model_unavailable", format!("model {model}: {e}"))
+            ProviderError::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "model_unavailable",
+                format!("model {model}: {e}"),
+            ),
+            _ => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "server_error", "upstream_error", format!("model {model}: {e}"))
             }
-            _ => ApiError::new(StatusCode::BAD_GATEWAY, "server_error", "upstream_error", format!("model {model}: {e}")),
         }
     }
 

@@ -63,9 +63,6 @@ impl KeyStore {
             return Err(ApiError::unauthorized("missing API key: send `Authorization: Bearer <key>`"));
         };
         let key = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")).unwrap_or(h).trim();
-        self.by_hash
-            .get(&sha256_hex(key))
-            .cloned()
-            .ok_or_else(|| ApiError::unauthorized("invalid API key"))
+        self.by_hash.get(&sha256_hex(key)).cloned().ok_or_else(|| ApiError::unauthorized("invalid API key"))
     }
 }

@@ -73,7 +73,10 @@ impl Registry {
             let lib = library.as_ref().expect("library when local enabled");
             for id in &cfg.local.models {
                 if !lib.chat_ids().contains(id) {
-                    anyhow::bail!("config key `local.models`: unknown library model \"{id}\" (library: {})", lib.chat_ids().join(", "));
+                    anyhow::bail!(
+                        "config key `local.models`: unknown library model \"{id}\" (library: {})",
+                        lib.chat_ids().join(", ")
+                    );
                 }
             }
             for spec in lib.specs() {
@@ -82,14 +85,15 @@ impl Registry {
                 if !chat || !wanted || !spec.present() || cfg.models.iter().any(|m| m.id == spec.id) {
                     continue;
                 }
-                let entry = local_catalog.as_ref().and_then(|c| c.get(&spec.id).ok().cloned()).unwrap_or_else(|| ModelEntry {
-                    id: spec.id.clone(),
-                    provider: "local".into(),
-                    input_usd_per_mtok: local_price(spec.params),
-                    output_usd_per_mtok: local_price(spec.params),
-                    context_length: spec.context_length,
-                    tier: spec.tier.clone(),
-                });
+                let entry =
+                    local_catalog.as_ref().and_then(|c| c.get(&spec.id).ok().cloned()).unwrap_or_else(|| ModelEntry {
+                        id: spec.id.clone(),
+                        provider: "local".into(),
+                        input_usd_per_mtok: local_price(spec.params),
+                        output_usd_per_mtok: local_price(spec.params),
+                        context_length: spec.context_length,
+                        tier: spec.tier.clone(),
+                    });
                 models.push(Arc::new(Served {
                     entry,
                     upstream_model: spec.id.clone(),
@@ -108,12 +112,16 @@ impl Registry {
         }
 
         for (i, m) in cfg.models.iter().enumerate() {
-            let provider = make_provider(m, local_provider.as_ref()).with_context(|| format!("config key `models[{i}]`"))?;
+            let provider =
+                make_provider(m, local_provider.as_ref()).with_context(|| format!("config key `models[{i}]`"))?;
             let upstream_model = m.upstream_model.clone().unwrap_or_else(|| m.id.clone());
             if m.provider == "local" {
                 let lib = library.as_ref().expect("library");
                 if !lib.chat_ids().contains(&upstream_model) {
-                    anyhow::bail!("config key `models[{i}].upstream_model`: \"{upstream_model}\" is not a library model ({})", lib.chat_ids().join(", "));
+                    anyhow::bail!(
+                        "config key `models[{i}].upstream_model`: \"{upstream_model}\" is not a library model ({})",
+                        lib.chat_ids().join(", ")
+                    );
                 }
             }
             models.push(Arc::new(Served {

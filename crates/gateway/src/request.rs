@@ -80,7 +80,10 @@ fn validate(req: ChatCompletionRequest) -> Result<ChatInput, ApiError> {
         let Some(role) = Role::parse(&m.role) else {
             return bad(
                 &format!("messages[{i}].role"),
-                format!("messages[{i}].role \"{}\" is not supported; use system, developer, user or assistant", m.role.chars().take(40).collect::<String>()),
+                format!(
+                    "messages[{i}].role \"{}\" is not supported; use system, developer, user or assistant",
+                    m.role.chars().take(40).collect::<String>()
+                ),
             );
         };
         let content = match &m.content {

@@ -97,7 +97,12 @@ fn policy_name(p: &Policy) -> String {
 
 /// Routing knobs of one request: `auto:<policy>` in the model name and/or the
 /// `conductor` body field (`policy`, `lambda`, `tau`, `max_cost_usd`, `min_quality`).
-fn knobs(model: &str, extra: Option<&Value>, default_policy: &str, defaults: &Constraints) -> Result<(Policy, Constraints), ApiError> {
+fn knobs(
+    model: &str,
+    extra: Option<&Value>,
+    default_policy: &str,
+    defaults: &Constraints,
+) -> Result<(Policy, Constraints), ApiError> {
     let bad = |param: &str, m: String| ApiError::bad_request("invalid_routing_option", m).with_param(param);
     let mut spec = match model.strip_prefix("auto:") {
         Some(p) => p.to_string(),
@@ -107,21 +112,25 @@ fn knobs(model: &str, extra: Option<&Value>, default_policy: &str, defaults: &Co
     if let Some(Value::Object(o)) = extra {
         for k in o.keys() {
             if !["policy", "lambda", "tau", "max_cost_usd", "min_quality"].contains(&k.as_str()) {
-                return Err(bad(&format!("conductor.{k}"), format!("unknown routing option `conductor.{k}` (policy, lambda, tau, max_cost_usd, min_quality)")));
+                return Err(bad(
+                    &format!("conductor.{k}"),
+                    format!("unknown routing option `conductor.{k}` (policy, lambda, tau, max_cost_usd, min_quality)"),
+                ));
             }
         }
         let num = |k: &str| -> Result<Option<f64>, ApiError> {
             match o.get(k) {
                 None | Some(Value::Null) => Ok(None),
-                Some(v) => v
-                    .as_f64()
-                    .filter(|x| x.is_finite() && *x >= 0.0)
-                    .map(Some)
-                    .ok_or_else(|| bad(&format!("conductor.{k}"), format!("`conductor.{k}` must be a non-negative number"))),
+                Some(v) => v.as_f64().filter(|x| x.is_finite() && *x >= 0.0).map(Some).ok_or_else(|| {
+                    bad(&format!("conductor.{k}"), format!("`conductor.{k}` must be a non-negative number"))
+                }),
             }
         };
         if let Some(p) = o.get("policy") {
-            spec = p.as_str().ok_or_else(|| bad("conductor.policy", "`conductor.policy` must be a string".into()))?.to_string();
+            spec = p
+                .as_str()
+                .ok_or_else(|| bad("conductor.policy", "`conductor.policy` must be a string".into()))?
+                .to_string();
         }
         let base = spec.split(':').next().unwrap_or("").to_string();
         if let Some(l) = num("lambda")? {
@@ -186,7 +195,8 @@ pub fn plan(
         });
     }
     let (policy, mut constraints) = knobs(model, extra, default_policy, defaults)?;
-    let preds = router.predict(routing_text, prompt_tokens).map_err(|e| ApiError::internal(format!("router failed: {e:#}")))?;
+    let preds =
+        router.predict(routing_text, prompt_tokens).map_err(|e| ApiError::internal(format!("router failed: {e:#}")))?;
     // Only models served here (an artifact may know more) and allowed for this key.
     let allowed: Vec<String> = registry
         .all()
@@ -201,7 +211,12 @@ pub fn plan(
     constraints.allowed_models = Some(allowed);
     let d = decide(&preds, &policy, &constraints);
     if d.chosen.is_none() {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error", "no_confident_model", d.reason));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request_error",
+            "no_confident_model",
+            d.reason,
+        ));
     }
     let mut ranked = d.ranked;
     if let Some(c) = &d.chosen {

@@ -59,9 +59,16 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
     let (books, writer) = Books::open(&config.books.path).context("opening the books (config key `books.path`)")?;
     let reader = Reader::open(&config.books.path)?;
 
-    let feature_kind: FeatureKind = config.router.features.parse().map_err(|e: anyhow::Error| anyhow::anyhow!("config key `router.features`: {e}"))?;
+    let feature_kind: FeatureKind = config
+        .router
+        .features
+        .parse()
+        .map_err(|e: anyhow::Error| anyhow::anyhow!("config key `router.features`: {e}"))?;
     let (router, source) = match (&config.router.artifact, default_local_router(&config)) {
-        (Some(p), _) => (Router::load(p).with_context(|| format!("config key `router.artifact`: {}", p.display()))?, p.display().to_string()),
+        (Some(p), _) => (
+            Router::load(p).with_context(|| format!("config key `router.artifact`: {}", p.display()))?,
+            p.display().to_string(),
+        ),
         (None, Some(p)) => {
             tracing::info!(path = %p.display(), "using the router shipped for the local library");
             (Router::load(&p).with_context(|| format!("default router {}", p.display()))?, p.display().to_string())
@@ -69,10 +76,7 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
         (None, None) => (Router::cold_start(registry.catalog(), feature_kind), "cold start".to_string()),
     };
     let embedder: Option<Arc<dyn TextEmbedder>> = if router.feature_kind() == FeatureKind::MiniLm {
-        let lib = registry
-            .library
-            .clone()
-            .unwrap_or_else(|| Arc::new(conductor_local::Library::from_env()));
+        let lib = registry.library.clone().unwrap_or_else(|| Arc::new(conductor_local::Library::from_env()));
         Some(lib.embedder().context("router features need the MiniLM embedder")?)
     } else {
         None

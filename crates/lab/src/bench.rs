@@ -67,10 +67,19 @@ pub fn decision_latency(
     let FeatureSource { kind: feature_kind, embedder, cache } = features;
     let data = Dataset::from_records(records, catalog)?;
     let s = split::train_val_test(data.rows.len(), 0.2, 0.0, 1);
-    let mut router = Router::train(&data.subset(&s.train), &data.subset(&s.val), PredictorKind::Knn, feature_kind, embedder, cache, 1)?;
+    let mut router = Router::train(
+        &data.subset(&s.train),
+        &data.subset(&s.val),
+        PredictorKind::Knn,
+        feature_kind,
+        embedder,
+        cache,
+        1,
+    )?;
     let rows_in_memory = s.train.len() * data.n_models();
     let dim = router.feature_dim();
-    let x: Vec<Vec<f32>> = router.featurize_batch(&data.texts(), embedder, cache)?.iter().map(|v| v.to_dense(dim)).collect();
+    let x: Vec<Vec<f32>> =
+        router.featurize_batch(&data.texts(), embedder, cache)?.iter().map(|v| v.to_dense(dim)).collect();
     let mut stored = rows_in_memory;
     let mut i = 0;
     while stored < memory_records {
@@ -93,7 +102,14 @@ pub fn decision_latency(
     }
     times.sort_by(f64::total_cmp);
     let q = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
-    Ok(LatencyReport { memory_records: stored, prompt_tokens, iterations, p50_ms: q(0.5), p99_ms: q(0.99), max_ms: q(1.0) })
+    Ok(LatencyReport {
+        memory_records: stored,
+        prompt_tokens,
+        iterations,
+        p50_ms: q(0.5),
+        p99_ms: q(0.99),
+        max_ms: q(1.0),
+    })
 }
 
 /// Time to train (fit features, choose hyper-parameters, calibrate) on all records, 80/20

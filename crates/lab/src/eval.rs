@@ -148,7 +148,8 @@ pub fn run_eval(
     cache: Option<&EmbeddingCache>,
 ) -> anyhow::Result<EvalReport> {
     let full = Dataset::from_records(records, catalog)?;
-    let complete: Vec<usize> = (0..full.rows.len()).filter(|&i| full.rows[i].scores.iter().all(Option::is_some)).collect();
+    let complete: Vec<usize> =
+        (0..full.rows.len()).filter(|&i| full.rows[i].scores.iter().all(Option::is_some)).collect();
     anyhow::ensure!(
         complete.len() >= MIN_PROMPTS,
         "only {} prompts have an outcome for every model; at least {MIN_PROMPTS} are needed to train, validate and test",
@@ -170,13 +171,23 @@ pub fn run_eval(
     };
     let protocol = match cfg.folds {
         Some(k) => format!("{k}-fold CV (seed {})", cfg.seed),
-        None => format!("train/val/test {:.0}/{:.0}/{:.0} (seed {})", 100.0 * (1.0 - cfg.val_frac - cfg.test_frac), 100.0 * cfg.val_frac, 100.0 * cfg.test_frac, cfg.seed),
+        None => format!(
+            "train/val/test {:.0}/{:.0}/{:.0} (seed {})",
+            100.0 * (1.0 - cfg.val_frac - cfg.test_frac),
+            100.0 * cfg.val_frac,
+            100.0 * cfg.test_frac,
+            cfg.seed
+        ),
     };
     let (strong, weak) = (data.catalog.largest(), data.catalog.cheapest());
     let mut g = Gathered::default();
     let mut train_seconds = 0.0;
     let mut hyper = Vec::new();
-    let bar = Progress::new(cfg.progress, splits.len() as u64, &format!("{} {} {}", dataset_label(&data), cfg.predictor, cfg.features));
+    let bar = Progress::new(
+        cfg.progress,
+        splits.len() as u64,
+        &format!("{} {} {}", dataset_label(&data), cfg.predictor, cfg.features),
+    );
     for s in &splits {
         let (train, val, test) = (data.subset(&s.train), data.subset(&s.val), data.subset(&s.test));
         let t0 = Instant::now();
@@ -240,8 +251,12 @@ pub fn run_eval(
     let single_pts: Vec<(f64, f64)> = singles.iter().map(|s| (s.cost, s.quality)).collect();
     let aiq_singles = metrics::aiq(&metrics::upper_hull(&single_pts), c_min, c_max);
 
-    let thresholds = validated_points(&g.taus, &TARGET_SHARES, &g, &splits, &truth, q_weak, q_strong, |tau| Policy::Threshold { tau });
-    let budgeted = validated_points(&g.lambdas, &SHARE_CAPS, &g, &splits, &truth, q_weak, q_strong, |lambda| Policy::CostTradeoff { lambda });
+    let thresholds = validated_points(&g.taus, &TARGET_SHARES, &g, &splits, &truth, q_weak, q_strong, |tau| {
+        Policy::Threshold { tau }
+    });
+    let budgeted = validated_points(&g.lambdas, &SHARE_CAPS, &g, &splits, &truth, q_weak, q_strong, |lambda| {
+        Policy::CostTradeoff { lambda }
+    });
     let calibration = (0..data.n_models())
         .map(|m| {
             let y: Vec<f64> = scores.iter().map(|s| s[m]).collect();
@@ -254,7 +269,8 @@ pub fn run_eval(
             }
         })
         .collect();
-    let mq_choice: Vec<usize> = g.p.iter().zip(&g.cost).map(|(p, c)| conductor_core::policy::choose_index(p, c, &Policy::MaxQuality)).collect();
+    let mq_choice: Vec<usize> =
+        g.p.iter().zip(&g.cost).map(|(p, c)| conductor_core::policy::choose_index(p, c, &Policy::MaxQuality)).collect();
     let conf: Vec<f64> = mq_choice.iter().zip(&g.p).map(|(&m, p)| p[m]).collect();
     let realised: Vec<f64> = mq_choice.iter().zip(&scores).map(|(&m, s)| s[m]).collect();
     let (_, aurc) = metrics::risk_coverage(&conf, &realised);
@@ -336,7 +352,9 @@ fn calibrate_tau(p: &[Vec<f64>], c: &[Vec<f64>], truth: &Outcomes, target: f64) 
 fn calibrate_lambda(p: &[Vec<f64>], c: &[Vec<f64>], truth: &Outcomes, cap: f64) -> f64 {
     metrics::lambda_grid(p, c, SWEEP_POINTS)
         .into_iter()
-        .find(|&lambda| metrics::policy_point(p, c, truth, &Policy::CostTradeoff { lambda }).strong_share <= cap + 1e-12)
+        .find(|&lambda| {
+            metrics::policy_point(p, c, truth, &Policy::CostTradeoff { lambda }).strong_share <= cap + 1e-12
+        })
         .unwrap_or(f64::MAX)
 }
 

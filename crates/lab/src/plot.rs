@@ -17,7 +17,9 @@ fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 pub fn draw_all(r: &EvalReport, dir: &Path, stem: &str) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut out = Vec::new();
-    for (name, f) in [("cost_quality", cost_quality as fn(&EvalReport, &Path) -> anyhow::Result<()>), ("pgr", pgr_curve)] {
+    for (name, f) in
+        [("cost_quality", cost_quality as fn(&EvalReport, &Path) -> anyhow::Result<()>), ("pgr", pgr_curve)]
+    {
         for ext in ["svg", "png"] {
             let p = dir.join(format!("{stem}_{name}.{ext}"));
             f(r, &p)?;
@@ -27,7 +29,11 @@ pub fn draw_all(r: &EvalReport, dir: &Path, stem: &str) -> anyhow::Result<Vec<Pa
     Ok(out)
 }
 
-fn with_backend(path: &Path, draw: impl Fn(DrawingArea<SVGBackend, Shift>) -> anyhow::Result<()>, draw_png: impl Fn(DrawingArea<BitMapBackend, Shift>) -> anyhow::Result<()>) -> anyhow::Result<()> {
+fn with_backend(
+    path: &Path,
+    draw: impl Fn(DrawingArea<SVGBackend, Shift>) -> anyhow::Result<()>,
+    draw_png: impl Fn(DrawingArea<BitMapBackend, Shift>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     if path.extension().is_some_and(|e| e == "svg") {
         let root = SVGBackend::new(path, SIZE).into_drawing_area();
         draw(root)
@@ -45,7 +51,12 @@ pub fn cost_quality(r: &EvalReport, path: &Path) -> anyhow::Result<()> {
 
 /// The seed-experiment chart: [`cost_quality`] of the whole library plus the λ curve of the
 /// router over the smaller models only; SVG and PNG as `<stem>.{svg,png}`.
-pub fn seed_cost_quality(full: &EvalReport, small: &EvalReport, dir: &Path, stem: &str) -> anyhow::Result<Vec<PathBuf>> {
+pub fn seed_cost_quality(
+    full: &EvalReport,
+    small: &EvalReport,
+    dir: &Path,
+    stem: &str,
+) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut out = Vec::new();
     for ext in ["svg", "png"] {
@@ -65,11 +76,20 @@ fn title(r: &EvalReport) -> String {
     format!("{}: {} router, {} features", r.dataset, r.predictor, r.features)
 }
 
-fn draw_cost_quality<DB: DrawingBackend>(r: &EvalReport, small: Option<&EvalReport>, root: DrawingArea<DB, Shift>) -> anyhow::Result<()> {
+fn draw_cost_quality<DB: DrawingBackend>(
+    r: &EvalReport,
+    small: Option<&EvalReport>,
+    root: DrawingArea<DB, Shift>,
+) -> anyhow::Result<()> {
     root.fill(&WHITE).map_err(err)?;
     // Room on the right for the most expensive model's label.
     let max_cost = r.singles.iter().map(|s| s.cost).chain(std::iter::once(r.oracle.cost)).fold(0.0, f64::max) * 1.2;
-    let qs = r.singles.iter().map(|s| s.quality).chain([r.oracle.quality, r.random.quality]).chain(r.router_points.iter().map(|p| p.quality));
+    let qs = r
+        .singles
+        .iter()
+        .map(|s| s.quality)
+        .chain([r.oracle.quality, r.random.quality])
+        .chain(r.router_points.iter().map(|p| p.quality));
     let (qmin, qmax) = qs.fold((1.0f64, 0.0f64), |(a, b), q| (a.min(q), b.max(q)));
     let pad = ((qmax - qmin) * 0.08).max(0.01);
     let mut chart = ChartBuilder::on(&root)
@@ -102,8 +122,12 @@ fn draw_cost_quality<DB: DrawingBackend>(r: &EvalReport, small: Option<&EvalRepo
             .map_err(err)?
             .label("router over the smaller models (λ sweep)")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], orange.stroke_width(2)));
-        let validated: Vec<(f64, f64)> =
-            r.budgeted.iter().map(|b| (b.test.cost, b.test.quality)).chain([(r.max_quality.cost, r.max_quality.quality)]).collect();
+        let validated: Vec<(f64, f64)> = r
+            .budgeted
+            .iter()
+            .map(|b| (b.test.cost, b.test.quality))
+            .chain([(r.max_quality.cost, r.max_quality.quality)])
+            .collect();
         chart
             .draw_series(validated.into_iter().map(|pt| Cross::new(pt, 7, BLUE.stroke_width(2))))
             .map_err(err)?
@@ -125,12 +149,8 @@ fn draw_cost_quality<DB: DrawingBackend>(r: &EvalReport, small: Option<&EvalRepo
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.4)));
     for (m, p) in r.models.iter().zip(&r.singles) {
         let short = m.rsplit('/').next().unwrap_or(m).to_string();
-        chart
-            .draw_series(std::iter::once(Circle::new((p.cost, p.quality), 6, RED.filled())))
-            .map_err(err)?;
-        chart
-            .draw_series(std::iter::once(Text::new(short, (p.cost, p.quality), ("sans-serif", 15))))
-            .map_err(err)?;
+        chart.draw_series(std::iter::once(Circle::new((p.cost, p.quality), 6, RED.filled()))).map_err(err)?;
+        chart.draw_series(std::iter::once(Text::new(short, (p.cost, p.quality), ("sans-serif", 15)))).map_err(err)?;
     }
     chart
         .draw_series(std::iter::once(TriangleMarker::new((r.oracle.cost, r.oracle.quality), 8, MAGENTA.filled())))
@@ -150,7 +170,11 @@ fn draw_cost_quality<DB: DrawingBackend>(r: &EvalReport, small: Option<&EvalRepo
 
 /// Cost tick labels readable at any scale (local models cost micro-dollars per prompt).
 fn cost_label(x: f64, max_cost: f64) -> String {
-    if max_cost >= 0.01 { format!("{x:.4}") } else { format!("{x:.1e}") }
+    if max_cost >= 0.01 {
+        format!("{x:.4}")
+    } else {
+        format!("{x:.1e}")
+    }
 }
 
 fn draw_pgr<DB: DrawingBackend>(r: &EvalReport, root: DrawingArea<DB, Shift>) -> anyhow::Result<()> {

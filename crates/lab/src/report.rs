@@ -83,12 +83,22 @@ fn library_rows(full: &EvalReport) -> Vec<ReportRow> {
     for (m, p) in full.models.iter().zip(&full.singles) {
         rows.push(to_row(format!("`{m}` alone"), p, p.strong_share, 0.0));
     }
-    rows.push(to_row(format!("random (uniform over the {} models)", full.models.len()), &full.random, full.random.strong_share, 0.0));
+    rows.push(to_row(
+        format!("random (uniform over the {} models)", full.models.len()),
+        &full.random,
+        full.random.strong_share,
+        0.0,
+    ));
     rows.push(to_row("oracle (best per prompt, cheapest on ties)".into(), &full.oracle, full.oracle.strong_share, 0.0));
     let d = full.decision_ms;
     rows.push(to_row("router over all: max quality".into(), &full.max_quality, full.max_quality.strong_share, d));
     let t = &full.default_threshold;
-    rows.push(to_row(format!("router over all: threshold τ = {DEFAULT_TAU} (what `auto` does by default)"), t, t.strong_share, d));
+    rows.push(to_row(
+        format!("router over all: threshold τ = {DEFAULT_TAU} (what `auto` does by default)"),
+        t,
+        t.strong_share,
+        d,
+    ));
     for b in &full.budgeted {
         rows.push(to_row(format!("router over all: {}", share_label(b)), &b.test, b.test.strong_share, d));
     }
@@ -98,11 +108,9 @@ fn library_rows(full: &EvalReport) -> Vec<ReportRow> {
 /// Whether the router over the whole library beats its largest model alone (see [`ClaimCheck`]).
 pub fn claim_check(full: &EvalReport) -> ClaimCheck {
     let largest = &full.singles[full.strong];
-    let row = full
-        .budgeted
-        .iter()
-        .find(|b| (b.target_share - CLAIM_SHARE_CAP).abs() < 1e-9)
-        .map(|b| to_row(format!("router over all: {}", share_label(b)), &b.test, b.test.strong_share, full.decision_ms));
+    let row = full.budgeted.iter().find(|b| (b.target_share - CLAIM_SHARE_CAP).abs() < 1e-9).map(|b| {
+        to_row(format!("router over all: {}", share_label(b)), &b.test, b.test.strong_share, full.decision_ms)
+    });
     let holds = row.as_ref().is_some_and(|r| {
         r.quality >= largest.quality - 1e-12
             && r.largest_share <= CLAIM_SHARE_CAP + 1e-12
@@ -141,7 +149,10 @@ pub fn build(full: &EvalReport, small: &EvalReport) -> anyhow::Result<SeedReport
     let mut rows = library_rows(full);
     let small_names = small.models.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(" + ");
     // These rows' paired SE is against the smaller pair's own strongest model, not ours.
-    for (name, p, d) in [(format!("router over {small_names}: max quality"), &small.max_quality, small.decision_ms), (format!("oracle over {small_names}"), &small.oracle, 0.0)] {
+    for (name, p, d) in [
+        (format!("router over {small_names}: max quality"), &small.max_quality, small.decision_ms),
+        (format!("oracle over {small_names}"), &small.oracle, 0.0),
+    ] {
         rows.push(ReportRow { diff_se: None, ..to_row(name, p, 0.0, d) });
     }
     Ok(SeedReport {
@@ -221,10 +232,20 @@ pub fn render(r: &SeedReport) -> String {
             100.0 * CLAIM_SHARE_CAP
         );
         for x in &r.repeats {
-            let q = x.claim.row.as_ref().map_or("–".into(), |b| format!("{:.3} ({})", b.quality, delta_text(b, x.claim.largest_quality)));
+            let q = x
+                .claim
+                .row
+                .as_ref()
+                .map_or("–".into(), |b| format!("{:.3} ({})", b.quality, delta_text(b, x.claim.largest_quality)));
             let share = x.claim.row.as_ref().map_or("–".into(), |b| format!("{:.1}%", 100.0 * b.largest_share));
             let cost = x.claim.row.as_ref().map_or("–".into(), |b| format!("{:.7}", b.cost_usd));
-            let _ = writeln!(o, "| {} | {:.3} | {q} | {share} | {cost} | {} |", x.seed, x.claim.largest_quality, if x.claim.holds { "yes" } else { "no" });
+            let _ = writeln!(
+                o,
+                "| {} | {:.3} | {q} | {share} | {cost} | {} |",
+                x.seed,
+                x.claim.largest_quality,
+                if x.claim.holds { "yes" } else { "no" }
+            );
         }
     }
     o
@@ -251,7 +272,10 @@ fn claim_sentence(c: &ClaimCheck) -> String {
         None => ("no interval: the paired error is unknown", false),
         Some(se) if d - 1.96 * se > 0.0 => ("the ≈95% interval over prompts excludes zero: a real gain", true),
         Some(se) if d + 1.96 * se < 0.0 => ("the ≈95% interval over prompts excludes zero: a real loss", true),
-        Some(_) => ("the ≈95% interval over prompts includes zero: parity within noise, neither a demonstrated gain nor loss", false),
+        Some(_) => (
+            "the ≈95% interval over prompts includes zero: parity within noise, neither a demonstrated gain nor loss",
+            false,
+        ),
     };
     let verdict = match (c.holds, significant) {
         (true, true) => "holds",
@@ -278,10 +302,22 @@ mod tests {
     use super::*;
 
     fn pt(q: f64, c: f64, share: f64, lat: f64) -> OperatingPoint {
-        OperatingPoint { param: 0.0, quality: q, cost: c, strong_share: share, latency_ms: Some(lat), diff_se: Some(0.01) }
+        OperatingPoint {
+            param: 0.0,
+            quality: q,
+            cost: c,
+            strong_share: share,
+            latency_ms: Some(lat),
+            diff_se: Some(0.01),
+        }
     }
 
-    fn report(models: &[&str], singles: Vec<OperatingPoint>, max_q: OperatingPoint, budgeted: Vec<ValidatedPoint>) -> EvalReport {
+    fn report(
+        models: &[&str],
+        singles: Vec<OperatingPoint>,
+        max_q: OperatingPoint,
+        budgeted: Vec<ValidatedPoint>,
+    ) -> EvalReport {
         let strong = models.len() - 1;
         EvalReport {
             dataset: "t".into(),
@@ -323,7 +359,12 @@ mod tests {
 
     #[test]
     fn claim_holds_only_with_quality_share_cost_and_latency_all_met() {
-        let small = report(&["a", "b"], vec![pt(0.1, 1.0, 0.0, 300.0), pt(0.5, 3.0, 1.0, 600.0)], pt(0.5, 3.0, 1.0, 600.0), vec![]);
+        let small = report(
+            &["a", "b"],
+            vec![pt(0.1, 1.0, 0.0, 300.0), pt(0.5, 3.0, 1.0, 600.0)],
+            pt(0.5, 3.0, 1.0, 600.0),
+            vec![],
+        );
         let good = ValidatedPoint { target_share: 0.6, param: 1.0, test: pt(0.72, 6.0, 0.55, 900.0), pgr: 1.0 };
         let full = report(&["a", "b", "c"], singles(), pt(0.69, 8.0, 0.8, 1000.0), vec![good.clone()]);
         let r = build(&full, &small).unwrap();
@@ -333,7 +374,18 @@ mod tests {
         assert_eq!(r.claim.row.as_ref().unwrap().latency_ms, Some(901.0));
         assert!(render(&r).contains("holds") && render(&r).contains("+0.020 ± 0.020"), "{}", render(&r));
 
-        let check = |test: OperatingPoint| build(&report(&["a", "b", "c"], singles(), pt(0.69, 8.0, 0.8, 1000.0), vec![ValidatedPoint { test, ..good.clone() }]), &small).unwrap();
+        let check = |test: OperatingPoint| {
+            build(
+                &report(
+                    &["a", "b", "c"],
+                    singles(),
+                    pt(0.69, 8.0, 0.8, 1000.0),
+                    vec![ValidatedPoint { test, ..good.clone() }],
+                ),
+                &small,
+            )
+            .unwrap()
+        };
         // Within the cap but below the largest model's quality.
         let r = check(pt(0.65, 6.0, 0.55, 900.0));
         assert!(!r.claim.holds && render(&r).contains("does not hold"));
@@ -344,7 +396,8 @@ mod tests {
         // Only the declared policy counts: a better max-quality row does not carry the claim,
         // nor does a point set for another cap.
         let other_cap = ValidatedPoint { target_share: 0.5, ..good.clone() };
-        let r = build(&report(&["a", "b", "c"], singles(), pt(0.9, 8.0, 0.5, 1000.0), vec![other_cap]), &small).unwrap();
+        let r =
+            build(&report(&["a", "b", "c"], singles(), pt(0.9, 8.0, 0.5, 1000.0), vec![other_cap]), &small).unwrap();
         assert!(!r.claim.holds && r.claim.row.is_none());
         assert!(render(&r).contains("not evaluated"));
     }
@@ -354,20 +407,38 @@ mod tests {
         let c = |q: f64, se: f64| ClaimCheck {
             largest: "big".into(),
             largest_quality: 0.6,
-            row: Some(ReportRow { policy: "p".into(), quality: q, cost_usd: 1.0, latency_ms: Some(1.0), largest_share: 0.5, diff_se: Some(se) }),
+            row: Some(ReportRow {
+                policy: "p".into(),
+                quality: q,
+                cost_usd: 1.0,
+                latency_ms: Some(1.0),
+                largest_share: 0.5,
+                diff_se: Some(se),
+            }),
             holds: q >= 0.6,
             best_sweep_point_within_cap: None,
         };
         assert!(claim_sentence(&c(0.62, 0.02)).contains("interval over prompts includes zero"));
         assert!(claim_sentence(&c(0.62, 0.02)).contains("holds on the point estimate, within noise"));
-        assert!(claim_sentence(&c(0.70, 0.02)).contains("excludes zero: a real gain") && claim_sentence(&c(0.70, 0.02)).contains("): holds.**"));
-        assert!(claim_sentence(&c(0.50, 0.02)).contains("a real loss") && claim_sentence(&c(0.50, 0.02)).contains("does not hold"));
+        assert!(
+            claim_sentence(&c(0.70, 0.02)).contains("excludes zero: a real gain")
+                && claim_sentence(&c(0.70, 0.02)).contains("): holds.**")
+        );
+        assert!(
+            claim_sentence(&c(0.50, 0.02)).contains("a real loss")
+                && claim_sentence(&c(0.50, 0.02)).contains("does not hold")
+        );
     }
 
     #[test]
     fn refuses_evaluations_on_different_prompts() {
         let full = report(&["a", "b", "c"], singles(), pt(0.69, 8.0, 0.8, 1000.0), vec![]);
-        let mut small = report(&["a", "b"], vec![pt(0.1, 1.0, 0.0, 300.0), pt(0.5, 3.0, 1.0, 600.0)], pt(0.5, 3.0, 1.0, 600.0), vec![]);
+        let mut small = report(
+            &["a", "b"],
+            vec![pt(0.1, 1.0, 0.0, 300.0), pt(0.5, 3.0, 1.0, 600.0)],
+            pt(0.5, 3.0, 1.0, 600.0),
+            vec![],
+        );
         small.prompts = 90;
         assert!(build(&full, &small).is_err());
     }

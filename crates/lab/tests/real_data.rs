@@ -15,13 +15,21 @@ fn root() -> PathBuf {
 /// Subjects where GPT-4 and Mixtral differ a lot and ones where they do not: a subset
 /// with enough signal to learn in a test-sized run.
 const SUBJECTS: [&str; 10] = [
-    "abstract_algebra", "college_mathematics", "high_school_mathematics", "elementary_mathematics", "formal_logic",
-    "marketing", "sociology", "high_school_government_and_politics", "us_foreign_policy", "management",
+    "abstract_algebra",
+    "college_mathematics",
+    "high_school_mathematics",
+    "elementary_mathematics",
+    "formal_logic",
+    "marketing",
+    "sociology",
+    "high_school_government_and_politics",
+    "us_foreign_policy",
+    "management",
 ];
 
 #[test]
 fn every_predictor_beats_random_on_real_mmlu_subset() {
-    let data = root().join("../shared/data/routellm/mmlu");
+    let data = root().join("data/routellm/mmlu");
     let c = mmlu::convert_subjects(&data, |s| SUBJECTS.contains(&s)).unwrap();
     assert!(c.prompts > 1500, "{}", c.prompts);
     let catalog = Catalog::load(&root().join("catalog/routellm.toml")).unwrap();

@@ -114,15 +114,9 @@ impl ChatModel {
             return Err(bad_file(spec, format!("expected {} weights, file has {}", spec.arch.as_str(), arch.as_str())));
         }
         let (tokenizer, special) = gguf_tokenizer::from_gguf(&content).map_err(|e| bad_file(spec, e))?;
-        let add_bos = content
-            .metadata
-            .get("tokenizer.ggml.add_bos_token")
-            .and_then(|v| v.to_bool().ok())
-            .unwrap_or(false);
-        let template_src = content
-            .metadata
-            .get("tokenizer.chat_template")
-            .and_then(|v| v.to_string().ok().cloned());
+        let add_bos =
+            content.metadata.get("tokenizer.ggml.add_bos_token").and_then(|v| v.to_bool().ok()).unwrap_or(false);
+        let template_src = content.metadata.get("tokenizer.chat_template").and_then(|v| v.to_string().ok().cloned());
         let template = ChatTemplate::new(template_src).map_err(|e| bad_file(spec, e))?;
         let device = Device::Cpu;
         // A truncated file reads its header fine and fails here, on the first missing tensor.
@@ -279,7 +273,9 @@ impl ChatModel {
         if finish == FinishReason::Length {
             // Release text held back as a possible stop-sequence prefix.
             let rest = stops.feed(&detok.flush(&self.tokenizer)?);
-            let rest = match rest { Fed::Emit(s) | Fed::Stopped(s) => s.to_string() };
+            let rest = match rest {
+                Fed::Emit(s) | Fed::Stopped(s) => s.to_string(),
+            };
             let tail = format!("{rest}{}", stops.finish());
             if !tail.is_empty() {
                 on_token(&tail);

@@ -72,18 +72,15 @@ impl ChatTemplate {
             Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
         });
         let src = source.unwrap_or_else(|| CHATML.to_string());
-        env.add_template_owned("chat", src)
-            .map_err(|e| anyhow::anyhow!("chat template does not compile: {e}"))?;
+        env.add_template_owned("chat", src).map_err(|e| anyhow::anyhow!("chat template does not compile: {e}"))?;
         Ok(Self { env })
     }
 
     /// The prompt text for `messages`, ending with the assistant's turn opener.
     pub fn render(&self, messages: &[ChatMessage]) -> anyhow::Result<String> {
         let tmpl = self.env.get_template("chat")?;
-        let turns: Vec<minijinja::Value> = messages
-            .iter()
-            .map(|m| context! { role => m.role.as_str(), content => m.content.clone() })
-            .collect();
+        let turns: Vec<minijinja::Value> =
+            messages.iter().map(|m| context! { role => m.role.as_str(), content => m.content.clone() }).collect();
         tmpl.render(context! {
             messages => minijinja::Value::from(turns),
             add_generation_prompt => true,
@@ -100,9 +97,7 @@ mod tests {
     #[test]
     fn chatml_fallback_renders_turns_and_generation_prompt() {
         let t = ChatTemplate::new(None).unwrap();
-        let s = t
-            .render(&[ChatMessage::system("Be brief."), ChatMessage::user("Hi")])
-            .unwrap();
+        let s = t.render(&[ChatMessage::system("Be brief."), ChatMessage::user("Hi")]).unwrap();
         assert_eq!(
             s,
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"

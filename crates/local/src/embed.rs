@@ -28,10 +28,18 @@ impl Embedder {
     pub fn load(dir: &Path) -> Result<Self> {
         let file = |name: &str| {
             let p = dir.join(name);
-            if p.is_file() { Ok(p) } else { Err(LocalError::MissingFile { path: p }) }
+            if p.is_file() {
+                Ok(p)
+            } else {
+                Err(LocalError::MissingFile { path: p })
+            }
         };
-        let (cfg_path, tok_path, weights_path) = (file("config.json")?, file("tokenizer.json")?, file("model.safetensors")?);
-        let bad = |p: &Path, e: &dyn std::fmt::Display| LocalError::BadModelFile { path: p.to_path_buf(), reason: e.to_string() };
+        let (cfg_path, tok_path, weights_path) =
+            (file("config.json")?, file("tokenizer.json")?, file("model.safetensors")?);
+        let bad = |p: &Path, e: &dyn std::fmt::Display| LocalError::BadModelFile {
+            path: p.to_path_buf(),
+            reason: e.to_string(),
+        };
         let cfg_text = std::fs::read_to_string(&cfg_path).map_err(|e| bad(&cfg_path, &e))?;
         let config: Config = serde_json::from_str(&cfg_text).map_err(|e| bad(&cfg_path, &e))?;
         let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| bad(&tok_path, &e))?;
@@ -41,8 +49,8 @@ impl Embedder {
         tokenizer.with_padding(Some(PaddingParams::default()));
         let device = Device::Cpu;
         let bytes = std::fs::read(&weights_path).map_err(|e| bad(&weights_path, &e))?;
-        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)
-            .map_err(|e| bad(&weights_path, &e))?;
+        let vb =
+            VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device).map_err(|e| bad(&weights_path, &e))?;
         let model = BertModel::load(vb, &config).map_err(|e| bad(&weights_path, &e))?;
         Ok(Self { model, tokenizer, dim: config.hidden_size, device })
     }
@@ -74,7 +82,7 @@ impl Embedder {
         let types = Tensor::from_vec(flat(&|e| e.get_type_ids()), (n, len), &self.device)?;
         let mask = Tensor::from_vec(flat(&|e| e.get_attention_mask()), (n, len), &self.device)?;
         let hidden = self.model.forward(&ids, &types, Some(&mask))?; // (n, len, dim)
-        // Mean over real tokens only: padding must not dilute short texts.
+                                                                     // Mean over real tokens only: padding must not dilute short texts.
         let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (n, len, 1)
         let summed = hidden.broadcast_mul(&m)?.sum(1)?; // (n, dim)
         let counts = m.sum(1)?.clamp(1e-9, f64::MAX)?; // (n, 1)

@@ -17,7 +17,8 @@ const TOKEN_TYPE_CONTROL: i32 = 3;
 const TOKEN_TYPE_USER_DEFINED: i32 = 4;
 
 /// Qwen2's pre-tokenizer split (from its tokenizer.json; digits are split one by one).
-const QWEN2_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const QWEN2_PATTERN: &str =
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// The pieces of a GGUF vocabulary the chat loop needs besides the tokenizer.
 #[derive(Debug, Clone)]
@@ -29,9 +30,7 @@ pub struct SpecialTokens {
 }
 
 fn meta<'a>(ct: &'a Content, key: &str) -> anyhow::Result<&'a Value> {
-    ct.metadata
-        .get(key)
-        .ok_or_else(|| anyhow::anyhow!("GGUF metadata has no '{key}'"))
+    ct.metadata.get(key).ok_or_else(|| anyhow::anyhow!("GGUF metadata has no '{key}'"))
 }
 
 fn meta_u32(ct: &Content, key: &str) -> Option<u32> {
@@ -54,9 +53,7 @@ pub fn from_gguf(ct: &Content) -> anyhow::Result<(Tokenizer, SpecialTokens)> {
         .iter()
         .map(|v| {
             let s = v.to_string()?;
-            let (a, b) = s
-                .split_once(' ')
-                .ok_or_else(|| candle_core::Error::Msg(format!("bad merge '{s}'")))?;
+            let (a, b) = s.split_once(' ').ok_or_else(|| candle_core::Error::Msg(format!("bad merge '{s}'")))?;
             Ok((a.to_string(), b.to_string()))
         })
         .collect::<candle_core::Result<_>>()?;
@@ -70,12 +67,9 @@ pub fn from_gguf(ct: &Content) -> anyhow::Result<(Tokenizer, SpecialTokens)> {
         .and_then(|v| v.to_string().ok().cloned())
         .unwrap_or_else(|| "default".into());
 
-    let vocab: ahash::AHashMap<String, u32> =
-        tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
-    let bpe = BPE::builder()
-        .vocab_and_merges(vocab, merges)
-        .build()
-        .map_err(|e| anyhow::anyhow!("building BPE: {e}"))?;
+    let vocab: ahash::AHashMap<String, u32> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+    let bpe =
+        BPE::builder().vocab_and_merges(vocab, merges).build().map_err(|e| anyhow::anyhow!("building BPE: {e}"))?;
 
     let mut tk = Tokenizer::new(bpe);
     tk.with_pre_tokenizer(Some(pre_tokenizer(&pre)?));
@@ -107,12 +101,8 @@ fn pre_tokenizer(name: &str) -> anyhow::Result<PreTokenizerWrapper> {
     let byte_level_regex = || PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, false, true));
     Ok(match name {
         "qwen2" => {
-            let split = Split::new(
-                SplitPattern::Regex(QWEN2_PATTERN.into()),
-                SplitDelimiterBehavior::Isolated,
-                false,
-            )
-            .map_err(|e| anyhow::anyhow!("qwen2 pre-tokenizer: {e}"))?;
+            let split = Split::new(SplitPattern::Regex(QWEN2_PATTERN.into()), SplitDelimiterBehavior::Isolated, false)
+                .map_err(|e| anyhow::anyhow!("qwen2 pre-tokenizer: {e}"))?;
             PreTokenizerWrapper::Sequence(Sequence::new(vec![
                 split.into(),
                 PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, false, false)),

@@ -45,9 +45,9 @@ impl ModelSpec {
     /// Whether the model's files are on disk.
     pub fn present(&self) -> bool {
         match self.arch {
-            Arch::Bert => ["config.json", "tokenizer.json", "model.safetensors"]
-                .iter()
-                .all(|f| self.file.join(f).is_file()),
+            Arch::Bert => {
+                ["config.json", "tokenizer.json", "model.safetensors"].iter().all(|f| self.file.join(f).is_file())
+            }
             _ => self.file.is_file(),
         }
     }
@@ -56,10 +56,9 @@ impl ModelSpec {
     pub fn file_size(&self) -> u64 {
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         match self.arch {
-            Arch::Bert => ["config.json", "tokenizer.json", "model.safetensors"]
-                .iter()
-                .map(|f| size(&self.file.join(f)))
-                .sum(),
+            Arch::Bert => {
+                ["config.json", "tokenizer.json", "model.safetensors"].iter().map(|f| size(&self.file.join(f))).sum()
+            }
             _ => size(&self.file),
         }
     }
@@ -82,8 +81,24 @@ pub fn default_specs(dir: &Path) -> Vec<ModelSpec> {
     vec![
         // candle's quantized llama precomputes RoPE for 4096 positions, so that is our cap.
         chat("smollm2-135m", Arch::Llama, 135_000_000, "Q4_1", "SmolLM2-135M-Instruct.Q4_1.gguf", 4096, "small"),
-        chat("qwen2.5-coder-0.5b", Arch::Qwen2, 494_000_000, "Q5_0", "qwen2.5-coder-0.5b-instruct.gguf", 32768, "medium"),
-        chat("qwen2.5-coder-1.5b", Arch::Qwen2, 1_540_000_000, "Q4_K_M", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", 32768, "large"),
+        chat(
+            "qwen2.5-coder-0.5b",
+            Arch::Qwen2,
+            494_000_000,
+            "Q5_0",
+            "qwen2.5-coder-0.5b-instruct.gguf",
+            32768,
+            "medium",
+        ),
+        chat(
+            "qwen2.5-coder-1.5b",
+            Arch::Qwen2,
+            1_540_000_000,
+            "Q4_K_M",
+            "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            32768,
+            "large",
+        ),
         ModelSpec {
             id: EMBEDDER_ID.into(),
             arch: Arch::Bert,

@@ -29,11 +29,7 @@ impl StopMatcher {
         // Search only where a new match could start: just before the emitted boundary.
         let start = self.emitted;
         self.text.push_str(piece);
-        let earliest = self
-            .stops
-            .iter()
-            .filter_map(|s| self.text[start..].find(s.as_str()).map(|i| start + i))
-            .min();
+        let earliest = self.stops.iter().filter_map(|s| self.text[start..].find(s.as_str()).map(|i| start + i)).min();
         if let Some(end) = earliest {
             self.text.truncate(end);
             let out = &self.text[start..];

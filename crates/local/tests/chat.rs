@@ -78,7 +78,12 @@ fn token_counts_match_the_tokenizer() {
     let ids = m.encode(&rendered).unwrap();
     assert_eq!(m.count_prompt_tokens(&msgs).unwrap(), ids.len());
     let mut pieces = 0;
-    let g = m.generate(&msgs, &greedy(6), &mut |_| { pieces += 1; true }).unwrap();
+    let g = m
+        .generate(&msgs, &greedy(6), &mut |_| {
+            pieces += 1;
+            true
+        })
+        .unwrap();
     assert_eq!(g.prompt_tokens, ids.len());
     assert_eq!(g.completion_tokens, 6);
     // Re-tokenising the greedy output gives back as many tokens as were generated.

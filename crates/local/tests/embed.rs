@@ -24,9 +24,21 @@ fn vectors_are_384d_and_unit_length() {
 fn paraphrases_are_closer_than_unrelated_pairs() {
     let e = library().embedder().unwrap();
     let pairs = [
-        ("How do I reset my password?", "What are the steps to change my login password?", "The cat sat on the warm windowsill."),
-        ("The stock market fell sharply today.", "Share prices dropped a lot this afternoon.", "My grandmother bakes apple pie."),
-        ("Write a Python function to sort a list.", "Implement list sorting in Python.", "What is the boiling point of water?"),
+        (
+            "How do I reset my password?",
+            "What are the steps to change my login password?",
+            "The cat sat on the warm windowsill.",
+        ),
+        (
+            "The stock market fell sharply today.",
+            "Share prices dropped a lot this afternoon.",
+            "My grandmother bakes apple pie.",
+        ),
+        (
+            "Write a Python function to sort a list.",
+            "Implement list sorting in Python.",
+            "What is the boiling point of water?",
+        ),
     ];
     for (a, b, c) in pairs {
         let v = e.embed(&[a, b, c]).unwrap();

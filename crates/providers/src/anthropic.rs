@@ -34,12 +34,13 @@ impl AnthropicProvider {
         Ok(AnthropicProvider { client, url: format!("{base}/v1/messages"), api_key })
     }
 
-    fn send(&self, req: &ChatRequest, stream: bool) -> impl std::future::Future<Output = Result<reqwest::Response, ProviderError>> + Send + 'static {
-        let mut rb = self
-            .client
-            .post(&self.url)
-            .header("anthropic-version", API_VERSION)
-            .json(&request_body(req, stream));
+    fn send(
+        &self,
+        req: &ChatRequest,
+        stream: bool,
+    ) -> impl std::future::Future<Output = Result<reqwest::Response, ProviderError>> + Send + 'static {
+        let mut rb =
+            self.client.post(&self.url).header("anthropic-version", API_VERSION).json(&request_body(req, stream));
         if let Some(k) = &self.api_key {
             rb = rb.header("x-api-key", k);
         }
@@ -56,7 +57,8 @@ impl AnthropicProvider {
 
 /// The Messages API body for a neutral request.
 pub fn request_body(req: &ChatRequest, stream: bool) -> Value {
-    let system: Vec<&str> = req.messages.iter().filter(|m| m.role == Role::System).map(|m| m.content.as_str()).collect();
+    let system: Vec<&str> =
+        req.messages.iter().filter(|m| m.role == Role::System).map(|m| m.content.as_str()).collect();
     let messages: Vec<Value> = req
         .messages
         .iter()
@@ -128,8 +130,8 @@ impl Provider for AnthropicProvider {
         async move {
             let resp = send.await?;
             let bytes = resp.bytes().await.map_err(ProviderError::from_reqwest)?;
-            let v: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| ProviderError::BadResponse(format!("not JSON: {e}")))?;
+            let v: Value =
+                serde_json::from_slice(&bytes).map_err(|e| ProviderError::BadResponse(format!("not JSON: {e}")))?;
             parse_response(&v)
         }
         .boxed()
@@ -154,7 +156,8 @@ struct StreamState {
 
 /// Applies one Anthropic stream event; returns the neutral event to emit, if any.
 fn apply(st: &mut StreamState, data: &str) -> Result<Option<StreamEvent>, ProviderError> {
-    let v: Value = serde_json::from_str(data).map_err(|e| ProviderError::BadResponse(format!("bad stream event: {e}")))?;
+    let v: Value =
+        serde_json::from_str(data).map_err(|e| ProviderError::BadResponse(format!("bad stream event: {e}")))?;
     match v.get("type").and_then(|t| t.as_str()).unwrap_or("") {
         "message_start" => {
             let u = &v["message"]["usage"];
@@ -162,7 +165,9 @@ fn apply(st: &mut StreamState, data: &str) -> Result<Option<StreamEvent>, Provid
             st.usage.completion_tokens = u["output_tokens"].as_u64().unwrap_or(0);
             Ok(None)
         }
-        "content_block_delta" => Ok(v["delta"]["text"].as_str().filter(|t| !t.is_empty()).map(|t| StreamEvent::Delta(t.to_string()))),
+        "content_block_delta" => {
+            Ok(v["delta"]["text"].as_str().filter(|t| !t.is_empty()).map(|t| StreamEvent::Delta(t.to_string())))
+        }
         "message_delta" => {
             if let Some(r) = v["delta"]["stop_reason"].as_str() {
                 st.stop_reason = Some(r.to_string());
@@ -174,7 +179,10 @@ fn apply(st: &mut StreamState, data: &str) -> Result<Option<StreamEvent>, Provid
         }
         "message_stop" => {
             st.done = true;
-            Ok(Some(StreamEvent::Finish { finish_reason: finish_reason(st.stop_reason.as_deref()), usage: Some(st.usage) }))
+            Ok(Some(StreamEvent::Finish {
+                finish_reason: finish_reason(st.stop_reason.as_deref()),
+                usage: Some(st.usage),
+            }))
         }
         "error" => {
             let msg = v["error"]["message"].as_str().unwrap_or("upstream stream error").to_string();
@@ -199,7 +207,10 @@ where
             }
             match events.next().await {
                 None => {
-                    return Some((Err(ProviderError::StreamCut("stream ended before message_stop".into())), (events, st, true)))
+                    return Some((
+                        Err(ProviderError::StreamCut("stream ended before message_stop".into())),
+                        (events, st, true),
+                    ))
                 }
                 Some(Err(e)) => return Some((Err(ProviderError::StreamCut(format!("{e:#}"))), (events, st, true))),
                 Some(Ok(ev)) => match apply(&mut st, &ev.data) {
@@ -261,7 +272,10 @@ mod tests {
         assert_eq!(out[1], StreamEvent::Delta("lo".into()));
         assert_eq!(
             out[2],
-            StreamEvent::Finish { finish_reason: "length".into(), usage: Some(Usage { prompt_tokens: 7, completion_tokens: 2 }) }
+            StreamEvent::Finish {
+                finish_reason: "length".into(),
+                usage: Some(Usage { prompt_tokens: 7, completion_tokens: 2 })
+            }
         );
     }
 

@@ -4,8 +4,8 @@
 
 use crate::error::retry_after;
 use crate::openai_wire::{
-    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ErrorEnvelope, StopSpec, StreamOptions,
-    WireMessage, MessageContent,
+    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ErrorEnvelope, MessageContent, StopSpec,
+    StreamOptions, WireMessage,
 };
 use crate::sse;
 use crate::{ChatRequest, ChatResponse, EventStream, Provider, ProviderError, StreamEvent, Usage};
@@ -60,7 +60,11 @@ impl OpenAiCompatProvider {
         }
     }
 
-    fn send(&self, req: &ChatRequest, stream: bool) -> impl std::future::Future<Output = Result<reqwest::Response, ProviderError>> + Send + 'static {
+    fn send(
+        &self,
+        req: &ChatRequest,
+        stream: bool,
+    ) -> impl std::future::Future<Output = Result<reqwest::Response, ProviderError>> + Send + 'static {
         let mut rb = self.client.post(&self.url).json(&Self::body(req, stream));
         if let Some(k) = &self.api_key {
             rb = rb.bearer_auth(k);
@@ -152,7 +156,10 @@ where
                     // Some servers omit [DONE]; a finish_reason is enough to call it complete.
                     return match st.finish_reason.take() {
                         Some(fr) => Some((Ok(StreamEvent::Finish { finish_reason: fr, usage: st.usage }), st)),
-                        None => Some((Err(ProviderError::StreamCut("stream ended without finish_reason or [DONE]".into())), st)),
+                        None => Some((
+                            Err(ProviderError::StreamCut("stream ended without finish_reason or [DONE]".into())),
+                            st,
+                        )),
                     };
                 }
                 Some(Err(e)) => {
@@ -175,7 +182,10 @@ where
                     if let Some(err) = value.get("error") {
                         st.done = true;
                         let msg = err.get("message").and_then(|m| m.as_str()).unwrap_or("upstream stream error");
-                        return Some((Err(ProviderError::Status { status: 502, message: msg.to_string(), retry_after: None }), st));
+                        return Some((
+                            Err(ProviderError::Status { status: 502, message: msg.to_string(), retry_after: None }),
+                            st,
+                        ));
                     }
                     let chunk: ChatCompletionChunk = match serde_json::from_value(value) {
                         Ok(c) => c,
@@ -184,8 +194,13 @@ where
                             return Some((Err(ProviderError::BadResponse(format!("bad stream chunk: {e}"))), st));
                         }
                     };
-                    if let Some(u) = chunk.usage.as_ref().and_then(|u| serde_json::from_value::<crate::openai_wire::WireUsage>(u.clone()).ok()) {
-                        st.usage = Some(Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens });
+                    if let Some(u) = chunk
+                        .usage
+                        .as_ref()
+                        .and_then(|u| serde_json::from_value::<crate::openai_wire::WireUsage>(u.clone()).ok())
+                    {
+                        st.usage =
+                            Some(Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens });
                     }
                     for c in chunk.choices {
                         if let Some(text) = c.delta.content.filter(|t| !t.is_empty()) {

@@ -85,10 +85,8 @@ mod tests {
 
     #[tokio::test]
     async fn splits_events_across_chunks() {
-        let chunks: Vec<Result<bytes::Bytes, ()>> = vec![
-            Ok("data: {\"a\":".into()),
-            Ok("1}\n\nevent: x\ndata: two\n\n: comment\n\ndata: [DONE]".into()),
-        ];
+        let chunks: Vec<Result<bytes::Bytes, ()>> =
+            vec![Ok("data: {\"a\":".into()), Ok("1}\n\nevent: x\ndata: two\n\n: comment\n\ndata: [DONE]".into())];
         let evs: Vec<_> = events(futures::stream::iter(chunks)).collect().await;
         let evs: Vec<SseEvent> = evs.into_iter().map(|e| e.unwrap()).collect();
         assert_eq!(evs.len(), 3);

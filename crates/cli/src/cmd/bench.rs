@@ -79,7 +79,11 @@ const DECODE_TEXT: &str = "Write the numbers from 1 to 300 in words, separated b
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+    if v.is_empty() {
+        0.0
+    } else {
+        v[v.len() / 2]
+    }
 }
 
 /// (VmRSS, VmHWM) of this process in MB, from /proc.
@@ -111,7 +115,14 @@ fn measure_one(lib: &Library, id: &str, runs: usize, decode_tokens: usize) -> an
             e.embed(&texts)?;
             tps.push(tokens as f64 / t.elapsed().as_secs_f64());
         }
-        return Ok(ModelBench { id: id.into(), load_s, prompt_tokens: tokens, prefill_tps: median(tps), peak_rss_mb: rss_mb().1, ..Default::default() });
+        return Ok(ModelBench {
+            id: id.into(),
+            load_s,
+            prompt_tokens: tokens,
+            prefill_tps: median(tps),
+            peak_rss_mb: rss_mb().1,
+            ..Default::default()
+        });
     }
     let t = Instant::now();
     let model = lib.chat_model(id)?;
@@ -132,7 +143,15 @@ fn measure_one(lib: &Library, id: &str, runs: usize, decode_tokens: usize) -> an
             decode.push((g.completion_tokens - 1) as f64 / g.timings.decode.as_secs_f64());
         }
     }
-    Ok(ModelBench { id: id.into(), load_s, prompt_tokens, prefill_tps: median(prefill), decode_tps: median(decode), peak_rss_mb: rss_mb().1, llama_cpp: None })
+    Ok(ModelBench {
+        id: id.into(),
+        load_s,
+        prompt_tokens,
+        prefill_tps: median(prefill),
+        decode_tps: median(decode),
+        peak_rss_mb: rss_mb().1,
+        llama_cpp: None,
+    })
 }
 
 fn llama_cpp(a: &LocalBenchArgs, lib: &Library, id: &str) -> anyhow::Result<LlamaCppBench> {
@@ -179,39 +198,76 @@ pub fn run(c: BenchCommand) -> anyhow::Result<()> {
     }
     if a.child_resident {
         for id in lib.chat_ids() {
-            lib.chat_model(&id)?.generate(&[ChatMessage::user("Hi")], &GenParams { max_tokens: 4, ..Default::default() }, &mut |_| true)?;
+            lib.chat_model(&id)?.generate(
+                &[ChatMessage::user("Hi")],
+                &GenParams { max_tokens: 4, ..Default::default() },
+                &mut |_| true,
+            )?;
         }
         lib.embedder()?.embed(&["warm up"])?;
         let (rss, hwm) = rss_mb();
         println!("{}", serde_json::json!({"rss_mb": rss, "peak_rss_mb": hwm}));
         return Ok(());
     }
-    let ids: Vec<String> = if a.models.is_empty() { lib.specs().iter().map(|s| s.id.clone()).collect() } else { a.models.clone() };
-    println!("conductor bench local — {} runs each (median), {} decode tokens, {} threads", a.runs, a.decode_tokens, num_threads());
-    println!("{:<20} {:>7} {:>8} {:>12} {:>11} {:>10} | {:>12} {:>11} {:>8} {:>8}",
-        "model", "load s", "prompt", "prefill t/s", "decode t/s", "peak RSS", "llama.cpp pf", "llama.cpp dc", "pf ratio", "dc ratio");
+    let ids: Vec<String> =
+        if a.models.is_empty() { lib.specs().iter().map(|s| s.id.clone()).collect() } else { a.models.clone() };
+    println!(
+        "conductor bench local — {} runs each (median), {} decode tokens, {} threads",
+        a.runs,
+        a.decode_tokens,
+        num_threads()
+    );
+    println!(
+        "{:<20} {:>7} {:>8} {:>12} {:>11} {:>10} | {:>12} {:>11} {:>8} {:>8}",
+        "model",
+        "load s",
+        "prompt",
+        "prefill t/s",
+        "decode t/s",
+        "peak RSS",
+        "llama.cpp pf",
+        "llama.cpp dc",
+        "pf ratio",
+        "dc ratio"
+    );
     for id in &ids {
-        let out = child(&["--child".into(), id.clone(), "--runs".into(), a.runs.to_string(), "--decode-tokens".into(), a.decode_tokens.to_string()])?;
+        let out = child(&[
+            "--child".into(),
+            id.clone(),
+            "--runs".into(),
+            a.runs.to_string(),
+            "--decode-tokens".into(),
+            a.decode_tokens.to_string(),
+        ])?;
         let mut r: ModelBench = serde_json::from_slice(&out)?;
         let is_chat = lib.chat_ids().contains(id);
         if a.llama_cpp && is_chat {
             r.llama_cpp = Some(llama_cpp(&a, &lib, id)?);
         }
         let (lp, ld, rp, rd) = match &r.llama_cpp {
-            Some(l) => (format!("{:.1}", l.prefill_tps), format!("{:.1}", l.decode_tps),
-                format!("{:.2}x", r.prefill_tps / l.prefill_tps), format!("{:.2}x", r.decode_tps / l.decode_tps)),
+            Some(l) => (
+                format!("{:.1}", l.prefill_tps),
+                format!("{:.1}", l.decode_tps),
+                format!("{:.2}x", r.prefill_tps / l.prefill_tps),
+                format!("{:.2}x", r.decode_tps / l.decode_tps),
+            ),
             None => ("-".into(), "-".into(), "-".into(), "-".into()),
         };
         let decode = if is_chat { format!("{:.1}", r.decode_tps) } else { "-".into() };
         let unit = if is_chat { "" } else { " (embed)" };
-        println!("{:<20} {:>7.2} {:>8} {:>12.1} {:>11} {:>8.0}MB | {:>12} {:>11} {:>8} {:>8}{unit}",
-            r.id, r.load_s, r.prompt_tokens, r.prefill_tps, decode, r.peak_rss_mb, lp, ld, rp, rd);
+        println!(
+            "{:<20} {:>7.2} {:>8} {:>12.1} {:>11} {:>8.0}MB | {:>12} {:>11} {:>8} {:>8}{unit}",
+            r.id, r.load_s, r.prompt_tokens, r.prefill_tps, decode, r.peak_rss_mb, lp, ld, rp, rd
+        );
     }
     if !a.no_resident {
         let out = child(&["--child-resident".into()])?;
         let v: serde_json::Value = serde_json::from_slice(&out)?;
-        println!("all three chat models + embedder resident together: RSS {:.0} MB (peak {:.0} MB)",
-            v["rss_mb"].as_f64().unwrap_or(0.0), v["peak_rss_mb"].as_f64().unwrap_or(0.0));
+        println!(
+            "all three chat models + embedder resident together: RSS {:.0} MB (peak {:.0} MB)",
+            v["rss_mb"].as_f64().unwrap_or(0.0),
+            v["peak_rss_mb"].as_f64().unwrap_or(0.0)
+        );
     }
     Ok(())
 }

@@ -46,7 +46,8 @@ pub struct GatewayBenchArgs {
 /// Key the load generator sends (LiteLLM refuses to start without a master key).
 const BENCH_KEY: &str = "sk-bench-7f3c9a1e5b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a";
 
-const BODY: &str = r#"{"model":"MODEL","messages":[{"role":"user","content":"What is the capital of France?"}],"max_tokens":16}"#;
+const BODY: &str =
+    r#"{"model":"MODEL","messages":[{"role":"user","content":"What is the capital of France?"}],"max_tokens":16}"#;
 
 const UPSTREAM_RESPONSE: &str = r#"{"id":"chatcmpl-static","object":"chat.completion","created":1,"model":"static","choices":[{"index":0,"message":{"role":"assistant","content":"Paris."},"finish_reason":"stop"}],"usage":{"prompt_tokens":14,"completion_tokens":2,"total_tokens":16}}"#;
 
@@ -58,7 +59,9 @@ async fn read_message(s: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<Op
             let head = String::from_utf8_lossy(&buf[..pos]).to_string();
             let lower = head.to_ascii_lowercase();
             let start = pos + 4;
-            if let Some(len) = lower.lines().find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>())) {
+            if let Some(len) =
+                lower.lines().find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>()))
+            {
                 let len = len?;
                 while buf.len() < start + len {
                     let n = s.read(&mut tmp).await?;
@@ -231,7 +234,8 @@ fn start_conductor(upstream: &str, dir: &std::path::Path) -> anyhow::Result<(Kil
         .spawn()?;
     let mut line = String::new();
     BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
-    let addr = line.trim().strip_prefix("conductor listening on http://").context("conductor did not start")?.to_string();
+    let addr =
+        line.trim().strip_prefix("conductor listening on http://").context("conductor did not start")?.to_string();
     Ok((Kill(child), addr))
 }
 
@@ -278,7 +282,12 @@ pub fn run(a: GatewayBenchArgs) -> anyhow::Result<()> {
     );
     let direct = rt.block_on(measure(&upstream, path, "static", &a))?;
     let mut rows: Vec<(String, Result1)> = vec![("direct (no proxy)".into(), direct)];
-    let header = || println!("{:<24} {:>10} {:>10} {:>14} {:>14} {:>12}", "target", "p50 ms", "p99 ms", "p50 added ms", "p99 added ms", "req/s");
+    let header = || {
+        println!(
+            "{:<24} {:>10} {:>10} {:>14} {:>14} {:>12}",
+            "target", "p50 ms", "p99 ms", "p50 added ms", "p99 added ms", "req/s"
+        )
+    };
     let row = |name: &str, r: &Result1| {
         println!(
             "{:<24} {:>10.3} {:>10.3} {:>14.3} {:>14.3} {:>12.0}",
@@ -316,7 +325,10 @@ pub fn run(a: GatewayBenchArgs) -> anyhow::Result<()> {
         let last = rows.last().expect("row");
         row(&last.0, &last.1);
     } else {
-        eprintln!("LiteLLM not found at {} — install with `pip install 'litellm[proxy]'` and pass --litellm", a.litellm.display());
+        eprintln!(
+            "LiteLLM not found at {} — install with `pip install 'litellm[proxy]'` and pass --litellm",
+            a.litellm.display()
+        );
     }
     let mut out = std::io::stdout().lock();
     let conductor = rows.iter().find(|r| r.0.starts_with("conductor")).map(|r| r.1);

@@ -31,7 +31,7 @@ pub struct CollectArgs {
     #[arg(long, default_value = "catalog/local.toml")]
     catalog: PathBuf,
     /// Folder holding routellm/ and humaneval/.
-    #[arg(long, default_value = "../shared/data")]
+    #[arg(long, default_value = "data")]
     data: PathBuf,
     /// Wall-clock limit for running one generated program, in seconds.
     #[arg(long, default_value_t = 10)]

@@ -34,7 +34,7 @@ pub enum LabCommand {
 #[derive(Args)]
 pub struct ConvertArgs {
     /// The `routellm` data folder.
-    #[arg(long, default_value = "../shared/data/routellm")]
+    #[arg(long, default_value = "data/routellm")]
     routellm: PathBuf,
     /// Output folder for `mmlu.jsonl`, `gsm8k.jsonl`, `mt_bench.jsonl`.
     #[arg(long, default_value = "out/records")]
@@ -192,7 +192,9 @@ fn load_inputs(c: &Common) -> anyhow::Result<Inputs> {
         recs.retain(|r| c.models.contains(&r.model));
     }
     let embedder = match c.features {
-        FeatureKind::MiniLm | FeatureKind::Auto => Some(super::embedder().context("MiniLM features (or `auto`, which tries them) need the embedding model")?),
+        FeatureKind::MiniLm | FeatureKind::Auto => {
+            Some(super::embedder().context("MiniLM features (or `auto`, which tries them) need the embedding model")?)
+        }
         FeatureKind::Ngram => None,
     };
     Ok(Inputs { records: recs, catalog, embedder, cache: EmbeddingCache::new(&c.cache) })
@@ -264,17 +266,22 @@ fn run_train(a: TrainArgs) -> anyhow::Result<()> {
 
 fn run_bench(a: BenchArgs) -> anyhow::Result<()> {
     let inp = load_inputs(&a.common)?;
-    let src = bench::FeatureSource { kind: a.common.features, embedder: inp.embedder.as_deref(), cache: Some(&inp.cache) };
+    let src =
+        bench::FeatureSource { kind: a.common.features, embedder: inp.embedder.as_deref(), cache: Some(&inp.cache) };
     let lat = bench::decision_latency(&inp.records, &inp.catalog, src, a.memory, a.tokens, a.iterations)?;
     println!(
         "decision latency ({} features, {}-token prompt, {} stored outcomes, {} runs): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         a.common.features, lat.prompt_tokens, lat.memory_records, lat.iterations, lat.p50_ms, lat.p99_ms, lat.max_ms
     );
     let mut times = Vec::new();
-    let kinds: &[PredictorKind] = if a.skip_training { &[] } else { &[PredictorKind::Knn, PredictorKind::LogReg, PredictorKind::Mf] };
+    let kinds: &[PredictorKind] =
+        if a.skip_training { &[] } else { &[PredictorKind::Knn, PredictorKind::LogReg, PredictorKind::Mf] };
     for &p in kinds {
         let t = bench::training_time(&inp.records, &inp.catalog, p, src)?;
-        println!("training time {} ({} features, {} prompts): {:.2} s [{}]", t.predictor, t.features, t.prompts, t.seconds, t.hyperparameters);
+        println!(
+            "training time {} ({} features, {} prompts): {:.2} s [{}]",
+            t.predictor, t.features, t.prompts, t.seconds, t.hyperparameters
+        );
         times.push(t);
     }
     std::fs::create_dir_all(&a.out)?;
@@ -299,31 +306,52 @@ fn run_report(a: ReportArgs) -> anyhow::Result<()> {
     // Prompt order decides the folds: sorted, both evaluations below split the same prompts alike.
     full_inp.records.sort_by(|x, y| x.prompt_id.cmp(&y.prompt_id));
     let largest = full_inp.catalog.models[full_inp.catalog.largest()].id.clone();
-    let small: Vec<String> = if a.small.is_empty() {
-        all.iter().filter(|m| **m != largest).cloned().collect()
-    } else {
-        a.small.clone()
-    };
+    let small: Vec<String> =
+        if a.small.is_empty() { all.iter().filter(|m| **m != largest).cloned().collect() } else { a.small.clone() };
     for m in &small {
         full_inp.catalog.get(m)?;
     }
-    anyhow::ensure!(!small.contains(&largest), "--small must leave out the largest model (`{largest}`): it is what the smaller models are compared with");
-    anyhow::ensure!(small.len() >= 2, "the router over the smaller models needs at least two of them (got {})", small.join(", "));
+    anyhow::ensure!(
+        !small.contains(&largest),
+        "--small must leave out the largest model (`{largest}`): it is what the smaller models are compared with"
+    );
+    anyhow::ensure!(
+        small.len() >= 2,
+        "the router over the smaller models needs at least two of them (got {})",
+        small.join(", ")
+    );
     let small_catalog = full_inp.catalog.restricted_to(&small);
     let small_records: Vec<Record> = full_inp.records.iter().filter(|r| small.contains(&r.model)).cloned().collect();
-    let cfg = EvalConfig { predictor: a.predictor, features: a.features, seed: a.seed, folds: Some(a.folds), progress: !a.quiet, ..EvalConfig::default() };
-    let full = run_eval(&full_inp.records, &full_inp.catalog, &cfg, full_inp.embedder.as_deref(), Some(&full_inp.cache))?;
+    let cfg = EvalConfig {
+        predictor: a.predictor,
+        features: a.features,
+        seed: a.seed,
+        folds: Some(a.folds),
+        progress: !a.quiet,
+        ..EvalConfig::default()
+    };
+    let full =
+        run_eval(&full_inp.records, &full_inp.catalog, &cfg, full_inp.embedder.as_deref(), Some(&full_inp.cache))?;
     let small = run_eval(&small_records, &small_catalog, &cfg, full_inp.embedder.as_deref(), Some(&full_inp.cache))?;
     let mut rep = report::build(&full, &small)?;
     for seed in (1..=a.repeats).map(|k| a.seed + k) {
-        let r = run_eval(&full_inp.records, &full_inp.catalog, &EvalConfig { seed, ..cfg.clone() }, full_inp.embedder.as_deref(), Some(&full_inp.cache))?;
+        let r = run_eval(
+            &full_inp.records,
+            &full_inp.catalog,
+            &EvalConfig { seed, ..cfg.clone() },
+            full_inp.embedder.as_deref(),
+            Some(&full_inp.cache),
+        )?;
         rep.repeats.push(report::RepeatCheck { seed, claim: report::claim_check(&r) });
     }
     let md = report::render(&rep);
     println!("{md}");
     std::fs::create_dir_all(&a.out)?;
     std::fs::write(a.out.join("report.md"), &md)?;
-    std::fs::write(a.out.join("report.json"), serde_json::to_string_pretty(&serde_json::json!({ "report": rep, "full": full, "small": small }))?)?;
+    std::fs::write(
+        a.out.join("report.json"),
+        serde_json::to_string_pretty(&serde_json::json!({ "report": rep, "full": full, "small": small }))?,
+    )?;
     for p in plot::seed_cost_quality(&full, &small, &a.out, "cost_quality")? {
         println!("plot: {}", p.display());
     }

@@ -67,12 +67,22 @@ pub fn models(a: ModelsArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    println!("{:<20} {:<6} {:>7} {:<7} {:<10} {:>8} {:>9}  status", "id", "arch", "params", "quant", "tier", "context", "size");
+    println!(
+        "{:<20} {:<6} {:>7} {:<7} {:<10} {:>8} {:>9}  status",
+        "id", "arch", "params", "quant", "tier", "context", "size"
+    );
     for s in lib.specs() {
         let status = if s.present() { "present".to_string() } else { format!("MISSING ({})", s.file.display()) };
         println!(
             "{:<20} {:<6} {:>6.0}M {:<7} {:<10} {:>8} {:>9}  {}",
-            s.id, s.arch.as_str(), s.params as f64 / 1e6, s.quant, s.tier, s.context_length, human_bytes(s.file_size()), status
+            s.id,
+            s.arch.as_str(),
+            s.params as f64 / 1e6,
+            s.quant,
+            s.tier,
+            s.context_length,
+            human_bytes(s.file_size()),
+            status
         );
     }
     if lib.specs().iter().any(|s| !s.present()) {
@@ -89,7 +99,8 @@ pub fn chat(a: ChatArgs) -> anyhow::Result<()> {
         messages.push(ChatMessage::system(s));
     }
     messages.push(ChatMessage::user(a.prompt));
-    let params = GenParams { max_tokens: a.max_tokens, temperature: a.temperature, top_p: a.top_p, seed: a.seed, stop: a.stop };
+    let params =
+        GenParams { max_tokens: a.max_tokens, temperature: a.temperature, top_p: a.top_p, seed: a.seed, stop: a.stop };
     let mut out = std::io::stdout().lock();
     let g = model.generate(&messages, &params, &mut |piece| {
         // A closed pipe (e.g. `| head`) cancels the generation instead of panicking.

@@ -80,7 +80,11 @@ pub fn run(args: LogsArgs) -> anyhow::Result<()> {
                 By::Key => SpendBy::Key,
                 By::Model => SpendBy::Model,
             })?;
-            writeln!(out, "{:<28} {:>9} {:>12} {:>12} {:>14}", "group", "requests", "prompt_tok", "compl_tok", "cost_usd")?;
+            writeln!(
+                out,
+                "{:<28} {:>9} {:>12} {:>12} {:>14}",
+                "group", "requests", "prompt_tok", "compl_tok", "cost_usd"
+            )?;
             for g in rows {
                 writeln!(
                     out,

@@ -5,8 +5,8 @@ pub mod bench_gateway;
 pub mod collect;
 pub mod lab;
 pub mod local;
-pub mod route;
 pub mod logs;
+pub mod route;
 pub mod serve;
 
 use std::sync::Arc;

@@ -173,7 +173,11 @@ async fn read_request(sock: &mut TcpStream) -> std::io::Result<Option<(String, S
             let head = String::from_utf8_lossy(&buf[..pos]).to_string();
             let len = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
                 .unwrap_or(0);
             while buf.len() < pos + 4 + len {
                 let n = sock.read(&mut tmp).await?;
@@ -224,7 +228,10 @@ async fn serve_conn(mut sock: TcpStream, up: Arc<Upstream>) -> std::io::Result<(
         up.total.fetch_add(1, Ordering::SeqCst);
         let stream = body.contains("\"stream\":true");
         let json = |status: &str, extra: &str, body: &str| {
-            format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n{body}", body.len())
+            format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n{body}",
+                body.len()
+            )
         };
         match behaviour.as_str() {
             "ok" | "slow" => {
@@ -235,7 +242,10 @@ async fn serve_conn(mut sock: TcpStream, up: Arc<Upstream>) -> std::io::Result<(
                     }
                     sock.write_all(json("200 OK", "", &completion("fake")).as_bytes()).await?;
                 } else {
-                    sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n").await?;
+                    sock.write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+                    )
+                    .await?;
                     let parts = [
                         chunk(Some("fake"), None, false),
                         chunk(Some(" answer"), None, false),
@@ -268,7 +278,10 @@ async fn serve_conn(mut sock: TcpStream, up: Arc<Upstream>) -> std::io::Result<(
                     let msg = r#"{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":"Hello from claude"}],"stop_reason":"end_turn","usage":{"input_tokens":12,"output_tokens":4}}"#;
                     sock.write_all(json("200 OK", "", msg).as_bytes()).await?;
                 } else {
-                    sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n").await?;
+                    sock.write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+                    )
+                    .await?;
                     let events = [
                         r#"event: message_start
 data: {"type":"message_start","message":{"id":"msg_1","usage":{"input_tokens":12,"output_tokens":1}}}"#,
@@ -294,13 +307,33 @@ data: {"type":"message_stop"}"#,
                 tokio::time::sleep(Duration::from_secs(3600)).await;
             }
             "500" => {
-                sock.write_all(json("500 Internal Server Error", "", r#"{"error":{"message":"boom","type":"server_error"}}"#).as_bytes()).await?;
+                sock.write_all(
+                    json("500 Internal Server Error", "", r#"{"error":{"message":"boom","type":"server_error"}}"#)
+                        .as_bytes(),
+                )
+                .await?;
             }
             "400" => {
-                sock.write_all(json("400 Bad Request", "", r#"{"error":{"message":"prompt too long for this model","type":"invalid_request_error"}}"#).as_bytes()).await?;
+                sock.write_all(
+                    json(
+                        "400 Bad Request",
+                        "",
+                        r#"{"error":{"message":"prompt too long for this model","type":"invalid_request_error"}}"#,
+                    )
+                    .as_bytes(),
+                )
+                .await?;
             }
             "429" => {
-                sock.write_all(json("429 Too Many Requests", "retry-after: 0\r\n", r#"{"error":{"message":"slow down","type":"rate_limit"}}"#).as_bytes()).await?;
+                sock.write_all(
+                    json(
+                        "429 Too Many Requests",
+                        "retry-after: 0\r\n",
+                        r#"{"error":{"message":"slow down","type":"rate_limit"}}"#,
+                    )
+                    .as_bytes(),
+                )
+                .await?;
             }
             "garbage" => {
                 sock.write_all(json("200 OK", "", "{\"choices\": [ this is not json").as_bytes()).await?;
@@ -312,11 +345,17 @@ data: {"type":"message_stop"}"#,
             "cut" => {
                 if !stream {
                     let full = completion("fake");
-                    let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", full.len());
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                        full.len()
+                    );
                     sock.write_all(head.as_bytes()).await?;
                     sock.write_all(&full.as_bytes()[..full.len() / 2]).await?;
                 } else {
-                    sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n").await?;
+                    sock.write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+                    )
+                    .await?;
                     for p in [chunk(Some("fake"), None, false), chunk(Some(" answ"), None, false)] {
                         sock.write_all(format!("{:x}\r\n{p}\r\n", p.len()).as_bytes()).await?;
                     }
@@ -327,7 +366,8 @@ data: {"type":"message_stop"}"#,
                 return Ok(());
             }
             _ => {
-                sock.write_all(json("404 Not Found", "", r#"{"error":{"message":"no such behaviour"}}"#).as_bytes()).await?;
+                sock.write_all(json("404 Not Found", "", r#"{"error":{"message":"no such behaviour"}}"#).as_bytes())
+                    .await?;
             }
         }
     }

@@ -32,7 +32,8 @@ impl EmbeddingCache {
     }
 
     fn file(&self, embedder_id: &str) -> PathBuf {
-        let safe: String = embedder_id.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
+        let safe: String =
+            embedder_id.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
         self.dir.join(format!("{safe}.emb"))
     }
 
@@ -89,7 +90,12 @@ impl EmbeddingCache {
             for chunk in missing.chunks(64) {
                 let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
                 let vecs = embedder.embed_batch(&batch)?;
-                anyhow::ensure!(vecs.len() == batch.len(), "embedder returned {} vectors for {} texts", vecs.len(), batch.len());
+                anyhow::ensure!(
+                    vecs.len() == batch.len(),
+                    "embedder returned {} vectors for {} texts",
+                    vecs.len(),
+                    batch.len()
+                );
                 for (&i, v) in chunk.iter().zip(vecs) {
                     let mut entry = Vec::with_capacity(36 + 4 * v.len());
                     entry.extend_from_slice(&keys[i]);

@@ -57,7 +57,10 @@ impl std::fmt::Display for FeatureKind {
 pub enum Featurizer {
     Ngram(NgramTfidf),
     /// Remembers which embedder (and dimension) produced the training vectors.
-    MiniLm { embedder_id: String, dim: usize },
+    MiniLm {
+        embedder_id: String,
+        dim: usize,
+    },
 }
 
 impl Featurizer {
@@ -70,7 +73,9 @@ impl Featurizer {
                 let e = embedder.context("MiniLM features need an embedder, and none was given")?;
                 Featurizer::MiniLm { embedder_id: e.id().to_string(), dim: e.dim() }
             }
-            FeatureKind::Auto => anyhow::bail!("`auto` features are chosen by training a router on each kind; fit a concrete kind"),
+            FeatureKind::Auto => {
+                anyhow::bail!("`auto` features are chosen by training a router on each kind; fit a concrete kind")
+            }
         })
     }
 

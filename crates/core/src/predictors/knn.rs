@@ -80,7 +80,16 @@ impl Knn {
 
     /// An empty memory that predicts `prior` until outcomes are inserted (cold start).
     pub fn empty(prior: Vec<f64>, k: usize) -> Knn {
-        Knn { k, prior_weight: 1.0, prior, max_stored_nnz: None, x: Vec::new(), y: Vec::new(), coarse: Vec::new(), postings: Default::default() }
+        Knn {
+            k,
+            prior_weight: 1.0,
+            prior,
+            max_stored_nnz: None,
+            x: Vec::new(),
+            y: Vec::new(),
+            coarse: Vec::new(),
+            postings: Default::default(),
+        }
     }
 
     /// Enables (or disables) the two-stage search, building pruned copies of what is stored.
@@ -93,7 +102,6 @@ impl Knn {
         self.postings = Default::default();
         self
     }
-
 
     pub fn len(&self) -> usize {
         self.x.len()

@@ -88,7 +88,11 @@ pub fn column_means(y: &Targets, n_models: usize) -> Vec<f64> {
     (0..n_models)
         .map(|j| {
             let (s, n) = y.iter().filter_map(|r| r[j]).fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-            if n == 0 { 0.5 } else { s / n as f64 }
+            if n == 0 {
+                0.5
+            } else {
+                s / n as f64
+            }
         })
         .collect()
 }
@@ -104,7 +108,11 @@ pub fn brier(pred: &[Vec<f64>], y: &Targets) -> f64 {
             }
         }
     }
-    if n == 0 { 0.0 } else { s / n as f64 }
+    if n == 0 {
+        0.0
+    } else {
+        s / n as f64
+    }
 }
 
 /// What a predictor is fitted on: training prompts to learn from, validation prompts to
@@ -123,7 +131,8 @@ pub struct FitData<'a> {
 /// method itself) by Brier score on the validation split. Returns the chosen predictor and
 /// a description of the choice.
 pub fn fit_with_validation(kind: PredictorKind, d: &FitData) -> (AnyPredictor, String) {
-    let kinds: &[PredictorKind] = if kind == PredictorKind::Auto { &PredictorKind::CONCRETE } else { std::slice::from_ref(&kind) };
+    let kinds: &[PredictorKind] =
+        if kind == PredictorKind::Auto { &PredictorKind::CONCRETE } else { std::slice::from_ref(&kind) };
     let mut best: Option<(f64, AnyPredictor, String)> = None;
     for &k in kinds {
         let (b, p, desc) = fit_one(k, d);
@@ -152,7 +161,12 @@ fn fit_one(kind: PredictorKind, d: &FitData) -> (f64, AnyPredictor, String) {
         PredictorKind::Auto => unreachable!("fit_with_validation expands auto into concrete kinds"),
         PredictorKind::LogReg => logreg::L2_GRID
             .iter()
-            .map(|&l2| (AnyPredictor::LogReg(logreg::LogReg::fit(x_train, y_train, dim, n_models, l2, seed)), format!("l2={l2}")))
+            .map(|&l2| {
+                (
+                    AnyPredictor::LogReg(logreg::LogReg::fit(x_train, y_train, dim, n_models, l2, seed)),
+                    format!("l2={l2}"),
+                )
+            })
             .collect(),
         PredictorKind::Mf => mf::RANK_GRID
             .iter()

@@ -41,7 +41,8 @@ mod tests {
 
     #[test]
     fn body_only_answers_are_appended_to_the_prompt() {
-        let p = program("def f(x):\n    \"\"\"doc\"\"\"\n", "    return x\n", "def check(c):\n    assert c(1) == 1", "f");
+        let p =
+            program("def f(x):\n    \"\"\"doc\"\"\"\n", "    return x\n", "def check(c):\n    assert c(1) == 1", "f");
         assert!(p.starts_with("def f(x):\n    \"\"\"doc\"\"\"\n    return x\n"), "{p}");
         assert!(p.ends_with("check(f)\n"));
     }

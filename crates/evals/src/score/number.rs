@@ -16,7 +16,9 @@ fn numbers(text: &str) -> Vec<f64> {
     let mut i = 0;
     while i < chars.len() {
         let starts = chars[i].is_ascii_digit()
-            || (chars[i] == '-' && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit()) && (i == 0 || !chars[i - 1].is_ascii_alphanumeric()));
+            || (chars[i] == '-'
+                && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit())
+                && (i == 0 || !chars[i - 1].is_ascii_alphanumeric()));
         if !starts {
             i += 1;
             continue;
@@ -31,7 +33,11 @@ fn numbers(text: &str) -> Vec<f64> {
             let next_digit = chars.get(i + 1).is_some_and(|c| c.is_ascii_digit());
             if c.is_ascii_digit() {
                 s.push(c);
-            } else if c == ',' && next_digit && chars.get(i + 2).is_some_and(|c| c.is_ascii_digit()) && chars.get(i + 3).is_some_and(|c| c.is_ascii_digit()) {
+            } else if c == ','
+                && next_digit
+                && chars.get(i + 2).is_some_and(|c| c.is_ascii_digit())
+                && chars.get(i + 3).is_some_and(|c| c.is_ascii_digit())
+            {
                 // thousands separator: skip
             } else if c == '.' && next_digit && !s.contains('.') {
                 s.push(c);

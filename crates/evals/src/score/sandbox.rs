@@ -156,7 +156,10 @@ mod tests {
     fn passing_and_failing_programs() {
         assert!(run("assert 1 + 1 == 2").passed());
         let r = run("assert 1 + 1 == 3, 'math is broken'");
-        assert!(matches!(&r.outcome, Outcome::Failed { code: 1, stderr_tail } if stderr_tail.contains("math is broken")), "{r:?}");
+        assert!(
+            matches!(&r.outcome, Outcome::Failed { code: 1, stderr_tail } if stderr_tail.contains("math is broken")),
+            "{r:?}"
+        );
     }
 
     #[test]

@@ -37,7 +37,12 @@ pub fn load(data_dir: &Path) -> anyhow::Result<Vec<Task>> {
             .next()
             .and_then(parse_number)
             .with_context(|| format!("{}:{}: no number after ####", path.display(), i + 1))?;
-        out.push(Task { id: format!("gsm8k/{i}"), dataset: "gsm8k".into(), question: row.question, check: Check::Number(gold) });
+        out.push(Task {
+            id: format!("gsm8k/{i}"),
+            dataset: "gsm8k".into(),
+            question: row.question,
+            check: Check::Number(gold),
+        });
     }
     Ok(out)
 }

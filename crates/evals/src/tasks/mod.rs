@@ -1,4 +1,4 @@
-//! Benchmark tasks read from `../shared/data`: each is a prompt plus what is needed to
+//! Benchmark tasks read from the repository's `data/` folder: each is a prompt plus what is needed to
 //! score an answer automatically.
 
 pub mod gsm8k;
@@ -24,7 +24,7 @@ pub struct Task {
     pub check: Check,
 }
 
-/// Load a dataset by name from the shared data folder.
+/// Load a dataset by name from the data folder.
 pub fn load(name: &str, data_dir: &std::path::Path) -> anyhow::Result<Vec<Task>> {
     match name {
         "gsm8k" => gsm8k::load(data_dir),

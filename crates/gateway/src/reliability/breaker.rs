@@ -7,12 +7,18 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum State {
-    Closed { failures: u32 },
-    Open { until: Instant },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
     /// Cooldown over; one probe is in flight. If its outcome never comes back (the
     /// caller gave up before calling the model), another probe is admitted after
     /// `until`, so the breaker cannot stay stuck half-open.
-    HalfOpen { until: Instant },
+    HalfOpen {
+        until: Instant,
+    },
 }
 
 pub struct Breaker {

@@ -21,7 +21,11 @@ use std::sync::Arc;
 
 pub const ROUTE: &str = "/v1/chat/completions";
 
-pub async fn handler(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let resp = match handle(state.clone(), headers, body).await {
         Ok(r) => r,
         Err((e, decision)) => {
@@ -59,7 +63,8 @@ async fn handle(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, (ApiError, Option<String>)> {
-    let key = state.keys.authenticate(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())).map_err(|e| (e, None))?;
+    let key =
+        state.keys.authenticate(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())).map_err(|e| (e, None))?;
     let body = body.map_err(|e| (body_error(e), None))?;
     let input = parse_chat(&body).map_err(|e| (e, None))?;
     let all_text: String = input.request.messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n");

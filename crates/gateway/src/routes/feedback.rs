@@ -25,7 +25,11 @@ struct FeedbackBody {
     score: f64,
 }
 
-pub async fn handler(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let resp = match handle(&state, headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -34,21 +38,33 @@ pub async fn handler(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
     resp
 }
 
-async fn handle(state: &AppState, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+async fn handle(
+    state: &AppState,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let key = state.keys.authenticate(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()))?;
     let body = body.map_err(body_error)?;
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("invalid_body", "request body is not valid UTF-8"))?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("invalid_body", "request body is not valid UTF-8"))?;
     let fb: FeedbackBody = serde_json::from_str(text).map_err(|e| {
-        ApiError::bad_request("invalid_body", format!("expected {{\"decision_id\": string, \"score\": number in [0, 1]}}: {e}"))
+        ApiError::bad_request(
+            "invalid_body",
+            format!("expected {{\"decision_id\": string, \"score\": number in [0, 1]}}: {e}"),
+        )
     })?;
     if !(fb.score.is_finite() && (0.0..=1.0).contains(&fb.score)) {
-        return Err(ApiError::bad_request("invalid_value", format!("`score` must be in [0, 1], got {}", fb.score)).with_param("score"));
+        return Err(ApiError::bad_request("invalid_value", format!("`score` must be in [0, 1], got {}", fb.score))
+            .with_param("score"));
     }
     if fb.decision_id.is_empty() || fb.decision_id.len() > 128 {
-        return Err(ApiError::bad_request("invalid_value", "`decision_id` must be a decision id from a response").with_param("decision_id"));
+        return Err(ApiError::bad_request("invalid_value", "`decision_id` must be a decision id from a response")
+            .with_param("decision_id"));
     }
     let target = state.books.feedback(fb.decision_id.clone(), fb.score, key.id.clone()).await.map_err(|e| match e {
-        BooksError::UnknownDecision(_) => ApiError::not_found("decision_not_found", e.to_string()).with_param("decision_id"),
+        BooksError::UnknownDecision(_) => {
+            ApiError::not_found("decision_not_found", e.to_string()).with_param("decision_id")
+        }
         other => ApiError::internal(other.to_string()),
     })?;
     state.metrics.feedback();
@@ -62,5 +78,6 @@ async fn handle(state: &AppState, headers: HeaderMap, body: Result<Bytes, BytesR
         },
         _ => false,
     };
-    Ok((StatusCode::OK, axum::Json(json!({"ok": true, "decision_id": fb.decision_id, "applied": applied}))).into_response())
+    Ok((StatusCode::OK, axum::Json(json!({"ok": true, "decision_id": fb.decision_id, "applied": applied})))
+        .into_response())
 }

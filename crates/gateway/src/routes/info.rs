@@ -47,7 +47,9 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     for m in state.registry.all() {
         let _ = writeln!(extra, "conductor_circuit_state{{model=\"{}\"}} {}", m.entry.id, m.breaker.gauge());
     }
-    extra.push_str("# HELP conductor_queue_waiting Requests waiting for a model.\n# TYPE conductor_queue_waiting gauge\n");
+    extra.push_str(
+        "# HELP conductor_queue_waiting Requests waiting for a model.\n# TYPE conductor_queue_waiting gauge\n",
+    );
     for m in state.registry.all() {
         let _ = writeln!(extra, "conductor_queue_waiting{{model=\"{}\"}} {}", m.entry.id, m.queue.waiting());
     }
@@ -57,20 +59,24 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         let _ = writeln!(extra, "conductor_budget_reserved_usd{{key=\"{k}\"}} {reserved}");
         let _ = writeln!(extra, "conductor_budget_limit_usd{{key=\"{k}\"}} {limit}");
     }
-    (
-        StatusCode::OK,
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&extra),
-    )
+    (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&extra))
         .into_response()
 }
 
 pub async fn not_found(uri: axum::http::Uri) -> Response {
-    ApiError::not_found("unknown_route", format!("no route {}; see /v1/chat/completions, /v1/models, /v1/feedback", uri.path()))
-        .into_response()
+    ApiError::not_found(
+        "unknown_route",
+        format!("no route {}; see /v1/chat/completions, /v1/models, /v1/feedback", uri.path()),
+    )
+    .into_response()
 }
 
 pub async fn method_not_allowed() -> Response {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request_error", "method_not_allowed", "method not allowed on this route")
-        .into_response()
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
+    .into_response()
 }

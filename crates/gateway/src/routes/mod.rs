@@ -12,7 +12,12 @@ use axum::http::StatusCode;
 /// Maps a body-read failure (too large, broken connection) to an OpenAI-shaped error.
 pub fn body_error(e: BytesRejection) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error", "body_too_large", "request body is larger than the server's limit")
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            "body_too_large",
+            "request body is larger than the server's limit",
+        )
     } else {
         ApiError::bad_request("invalid_body", format!("could not read request body: {e}"))
     }

@@ -64,7 +64,11 @@ impl Sse {
         if !self.sent_role {
             self.sent_role = true;
             let meta = self.ticket.meta();
-            return Some(self.chunk(Delta { role: Some("assistant".into()), content: Some(String::new()) }, None, Some(meta)));
+            return Some(self.chunk(
+                Delta { role: Some("assistant".into()), content: Some(String::new()) },
+                None,
+                Some(meta),
+            ));
         }
         let ev = match self.first.take() {
             Some(ev) => Some(Ok(ev)),
@@ -92,8 +96,11 @@ impl Sse {
                         model: self.model.clone(),
                         choices: vec![],
                         usage: Some(
-                            serde_json::to_value(WireUsage::new(self.ticket.usage.prompt_tokens, self.ticket.usage.completion_tokens))
-                                .unwrap_or_default(),
+                            serde_json::to_value(WireUsage::new(
+                                self.ticket.usage.prompt_tokens,
+                                self.ticket.usage.completion_tokens,
+                            ))
+                            .unwrap_or_default(),
                         ),
                         conductor: None,
                     };

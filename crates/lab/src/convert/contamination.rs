@@ -18,8 +18,8 @@ pub fn load(path: &Path) -> anyhow::Result<HashSet<String>> {
         if line.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(&line)
-            .map_err(|e| anyhow::anyhow!("{}:{}: not JSON: {e}", path.display(), i + 1))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| anyhow::anyhow!("{}:{}: not JSON: {e}", path.display(), i + 1))?;
         let p = v["eval_prompt"]
             .as_str()
             .ok_or_else(|| anyhow::anyhow!("{}:{}: no `eval_prompt` string", path.display(), i + 1))?;

@@ -14,7 +14,10 @@ pub fn convert(dir: &Path) -> anyhow::Result<Converted> {
         headers.iter().position(|h| h == name).ok_or_else(|| anyhow::anyhow!("{}: no column `{name}`", file.display()))
     };
     let cp = col("prompt")?;
-    let cols = [(WEAK, col(WEAK)?, col(&format!("{WEAK}_response"))?), (STRONG, col(STRONG)?, col(&format!("{STRONG}_response"))?)];
+    let cols = [
+        (WEAK, col(WEAK)?, col(&format!("{WEAK}_response"))?),
+        (STRONG, col(STRONG)?, col(&format!("{STRONG}_response"))?),
+    ];
     let mut out = Converted { dataset: "gsm8k", records: Vec::new(), prompts: 0, dropped_contaminated: 0 };
     for (i, row) in rdr.records().enumerate() {
         let row = row.map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;

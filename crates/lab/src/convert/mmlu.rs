@@ -22,7 +22,8 @@ pub fn convert_subjects(dir: &Path, keep: impl Fn(&str) -> bool) -> anyhow::Resu
     anyhow::ensure!(!files.is_empty(), "no MMLU CSVs under {}", dir.join("responses").display());
     let mut out = Converted { dataset: "mmlu", records: Vec::new(), prompts: 0, dropped_contaminated: 0 };
     for file in files {
-        let subject = file.file_stem().and_then(|s| s.to_str()).unwrap_or("unknown").trim_start_matches("mmlu_").to_string();
+        let subject =
+            file.file_stem().and_then(|s| s.to_str()).unwrap_or("unknown").trim_start_matches("mmlu_").to_string();
         if !keep(&subject) {
             continue;
         }
@@ -31,7 +32,12 @@ pub fn convert_subjects(dir: &Path, keep: impl Fn(&str) -> bool) -> anyhow::Resu
     Ok(out)
 }
 
-fn convert_file(file: &Path, subject: &str, drop: &std::collections::HashSet<String>, out: &mut Converted) -> anyhow::Result<()> {
+fn convert_file(
+    file: &Path,
+    subject: &str,
+    drop: &std::collections::HashSet<String>,
+    out: &mut Converted,
+) -> anyhow::Result<()> {
     let mut rdr = csv::Reader::from_path(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let headers = rdr.headers()?.clone();
     let col = |name: &str| {

@@ -1,4 +1,4 @@
-//! Converters from the RouteLLM release (`../shared/data/routellm`) to conductor records.
+//! Converters from the RouteLLM release (`data/routellm`) to conductor records.
 //!
 //! Prompts that RouteLLM listed in `contaminated_prompts.jsonl` (near-duplicates of router
 //! training data) are dropped, as RouteLLM did for its evaluation. Token counts are
@@ -28,7 +28,11 @@ pub struct Converted {
 
 /// Converts all three datasets under `root` (the `routellm` folder).
 pub fn convert_all(root: &Path) -> anyhow::Result<Vec<Converted>> {
-    Ok(vec![mmlu::convert(&root.join("mmlu"))?, gsm8k::convert(&root.join("gsm8k"))?, mt_bench::convert(&root.join("mt_bench"))?])
+    Ok(vec![
+        mmlu::convert(&root.join("mmlu"))?,
+        gsm8k::convert(&root.join("gsm8k"))?,
+        mt_bench::convert(&root.join("mt_bench"))?,
+    ])
 }
 
 /// Parses RouteLLM's `True`/`False` correctness cells.
@@ -41,7 +45,14 @@ pub(crate) fn parse_bool(cell: &str, file: &Path, line: u64, column: &str) -> an
 }
 
 /// One record with estimated prompt tokens.
-pub(crate) fn record(prompt_id: String, dataset: &str, prompt: &str, model: &str, score: f64, completion_tokens: usize) -> Record {
+pub(crate) fn record(
+    prompt_id: String,
+    dataset: &str,
+    prompt: &str,
+    model: &str,
+    score: f64,
+    completion_tokens: usize,
+) -> Record {
     Record {
         prompt_id,
         dataset: dataset.to_string(),
@@ -57,5 +68,5 @@ pub(crate) fn record(prompt_id: String, dataset: &str, prompt: &str, model: &str
 
 #[cfg(test)]
 pub(crate) fn routellm_root() -> std::path::PathBuf {
-    std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/routellm"))
+    std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/routellm"))
 }

@@ -15,7 +15,10 @@ fn read_jsonl(path: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
     for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
         let line = line?;
         if !line.trim().is_empty() {
-            out.push(serde_json::from_str(&line).map_err(|e| anyhow::anyhow!("{}:{}: not JSON: {e}", path.display(), i + 1))?);
+            out.push(
+                serde_json::from_str(&line)
+                    .map_err(|e| anyhow::anyhow!("{}:{}: not JSON: {e}", path.display(), i + 1))?,
+            );
         }
     }
     Ok(out)
@@ -39,8 +42,11 @@ pub fn convert(dir: &Path) -> anyhow::Result<Converted> {
     let qpath = dir.join("question.jsonl");
     let mut questions: BTreeMap<i64, (String, String)> = BTreeMap::new(); // id → (first turn, joined)
     for (i, q) in read_jsonl(&qpath)?.iter().enumerate() {
-        let id = q["question_id"].as_i64().ok_or_else(|| anyhow::anyhow!("{}:{}: no question_id", qpath.display(), i + 1))?;
-        let turns: Vec<&str> = q["turns"].as_array().map(|t| t.iter().filter_map(|s| s.as_str()).collect()).unwrap_or_default();
+        let id = q["question_id"]
+            .as_i64()
+            .ok_or_else(|| anyhow::anyhow!("{}:{}: no question_id", qpath.display(), i + 1))?;
+        let turns: Vec<&str> =
+            q["turns"].as_array().map(|t| t.iter().filter_map(|s| s.as_str()).collect()).unwrap_or_default();
         anyhow::ensure!(!turns.is_empty(), "{}:{}: question without turns", qpath.display(), i + 1);
         questions.insert(id, (turns[0].to_string(), turns.join("\n\n")));
     }
@@ -91,6 +97,9 @@ mod tests {
     #[test]
     fn quoted_answers_are_found() {
         assert_eq!(quoted_answer("x [The Start of Assistant's Answer]\nhi\n[The End of Assistant's Answer]"), "\nhi\n");
-        assert_eq!(quoted_answer("### Assistant A:\na\n### Assistant A:\nb\n<|The End of Assistant A's Conversation"), "\nb\n");
+        assert_eq!(
+            quoted_answer("### Assistant A:\na\n### Assistant A:\nb\n<|The End of Assistant A's Conversation"),
+            "\nb\n"
+        );
     }
 }
