@@ -28,6 +28,15 @@ if [ "$(cat .venv/.req-sha 2>/dev/null)" != "$want" ]; then
   echo "$want" > .venv/.req-sha
 fi
 
-# 4. The optimised build (target-cpu=native comes from .cargo/config.toml).
+# 4. The gates' tools: rustfmt and clippy (toolchain components) and cargo-machete
+#    (unused dependencies), installed once into ~/.cargo/bin.
+for c in rustfmt clippy; do
+  cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1 || rustup component add "$c"
+done
+if [ "$(cargo machete --version 2>/dev/null)" != "0.9.2" ]; then
+  cargo install --locked --quiet cargo-machete@0.9.2
+fi
+
+# 5. The optimised build (target-cpu=native comes from .cargo/config.toml).
 cargo build --release --locked --workspace --bins
 echo "setup complete: target/release/conductor"

@@ -2,6 +2,7 @@
 //! answers from a (fake, local) Anthropic Messages API — request translated (system
 //! prompt to the top level, max_tokens always set, x-api-key from the environment),
 //! response and event stream translated back.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may fail loudly
 
 mod gateway_support;
 

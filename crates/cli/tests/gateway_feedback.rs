@@ -1,5 +1,6 @@
 //! Feedback: applied to the running router at once, kept across a restart, and durable —
 //! a SIGKILL in the middle of a feedback load loses nothing that was acknowledged with 2xx.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may fail loudly
 
 mod gateway_support;
 

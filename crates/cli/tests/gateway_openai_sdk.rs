@@ -2,6 +2,7 @@
 //! a real local model (smollm2-135m, a few tokens per answer): models list, chat with
 //! `model="auto"` and a concrete id, streaming with usage, extra fields, SDK errors.
 //! Also: a second conductor uses the first as its OpenAI-compatible upstream.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may fail loudly
 
 mod gateway_support;
 

@@ -6,6 +6,52 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// A model's size class: the prior for cold start and the "largest model" share. One
+/// vocabulary everywhere (catalogues, the gateway config, the library manifest).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Small,
+    #[default]
+    Medium,
+    Large,
+}
+
+impl Tier {
+    pub const NAMES: &'static str = "small, medium, large";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Small => "small",
+            Tier::Medium => "medium",
+            Tier::Large => "large",
+        }
+    }
+
+    /// Small 0, medium 1, large 2.
+    pub fn rank(self) -> u8 {
+        self as u8
+    }
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Tier {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Tier, String> {
+        match s {
+            "small" => Ok(Tier::Small),
+            "medium" => Ok(Tier::Medium),
+            "large" => Ok(Tier::Large),
+            other => Err(format!("unknown tier `{other}` (expected one of: {})", Tier::NAMES)),
+        }
+    }
+}
+
 /// One model the router may choose.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelEntry {
@@ -16,8 +62,7 @@ pub struct ModelEntry {
     /// US dollars per million completion tokens.
     pub output_usd_per_mtok: f64,
     pub context_length: usize,
-    /// `small`, `medium` or `large`: the prior for cold start and the "largest model" share.
-    pub tier: String,
+    pub tier: Tier,
 }
 
 impl ModelEntry {
@@ -26,13 +71,9 @@ impl ModelEntry {
         (prompt_tokens as f64 * self.input_usd_per_mtok + completion_tokens as f64 * self.output_usd_per_mtok) / 1e6
     }
 
-    /// Rank of the tier (small 0, medium 1, large 2; unknown tiers count as medium).
+    /// Rank of the tier (small 0, medium 1, large 2).
     pub fn tier_rank(&self) -> u8 {
-        match self.tier.as_str() {
-            "small" => 0,
-            "large" => 2,
-            _ => 1,
-        }
+        self.tier.rank()
     }
 }
 
@@ -135,15 +176,15 @@ pub(crate) mod tests {
     use super::*;
 
     pub fn two_models() -> Catalog {
-        let m = |id: &str, i, o, tier: &str| ModelEntry {
+        let m = |id: &str, i, o, tier: Tier| ModelEntry {
             id: id.into(),
             provider: "test".into(),
             input_usd_per_mtok: i,
             output_usd_per_mtok: o,
             context_length: 8192,
-            tier: tier.into(),
+            tier,
         };
-        Catalog { models: vec![m("weak", 0.6, 0.6, "small"), m("strong", 10.0, 30.0, "large")] }
+        Catalog { models: vec![m("weak", 0.6, 0.6, Tier::Small), m("strong", 10.0, 30.0, Tier::Large)] }
     }
 
     #[test]
@@ -158,6 +199,15 @@ pub(crate) mod tests {
         assert_eq!(back.cheapest(), 0);
         assert!(matches!(back.index_of("nope"), Err(CatalogError::UnknownModel(_))));
         assert!((c.models[1].cost_usd(1000, 100) - 0.013).abs() < 1e-12);
+    }
+
+    #[test]
+    fn unknown_tier_is_refused_with_the_accepted_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[[models]]\nid='a'\nprovider='x'\ninput_usd_per_mtok=1\noutput_usd_per_mtok=1\ncontext_length=8\ntier='huge'\n").unwrap();
+        let e = Catalog::load(&p).unwrap_err().to_string();
+        assert!(e.contains("huge") && e.contains("small") && e.contains("large"), "{e}");
     }
 
     #[test]

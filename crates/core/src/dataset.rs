@@ -164,8 +164,7 @@ pub(crate) mod tests {
             score,
             prompt_tokens: Some(100),
             completion_tokens: Some(10),
-            cost_usd: None,
-            latency_ms: None,
+            ..Default::default()
         }
     }
 

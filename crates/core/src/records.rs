@@ -1,12 +1,14 @@
 //! The records format: one JSON object per line, one line per (prompt, model) outcome.
 //! Every part of conductor (lab, router training, gateway feedback) reads and writes it.
 
+use crate::jsonl::{self, JsonlError};
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead, Write};
 use std::path::Path;
 
-/// One observed outcome of sending `prompt` to `model`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One observed outcome of sending `prompt` to `model`. Unknown fields are refused, so a
+/// misspelt field is an error naming the file and line rather than a silently lost value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Record {
     pub prompt_id: String,
     pub dataset: String,
@@ -22,35 +24,32 @@ pub struct Record {
     pub cost_usd: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
+    /// Audit fields written by the collector: why generation ended (`stop`, `length`),
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// why the scorer decided as it did,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// and the full answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
 }
 
 /// Why a records file could not be read; carries the file and 1-based line number.
-#[derive(Debug, thiserror::Error)]
-pub enum RecordsError {
-    #[error("cannot read records file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
-    #[error("{path}:{line}: malformed record: {reason}")]
-    Malformed { path: String, line: usize, reason: String },
-}
+pub type RecordsError = JsonlError;
 
 /// Reads a JSONL records file. Blank lines are skipped; anything else that is not a valid
-/// record (bad JSON, missing field, score outside [0, 1]) is an error naming file and line.
+/// record (bad JSON, missing or unknown field, score outside [0, 1]) is an error naming
+/// file and line.
 pub fn read_jsonl(path: &Path) -> Result<Vec<Record>, RecordsError> {
-    let p = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| RecordsError::Io { path: p.clone(), source })?;
     let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|source| RecordsError::Io { path: p.clone(), source })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad = |reason: String| RecordsError::Malformed { path: p.clone(), line: i + 1, reason };
-        let r: Record = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+    jsonl::for_each(path, |line, r: Record| {
         if !(0.0..=1.0).contains(&r.score) {
-            return Err(bad(format!("score {} is outside [0, 1]", r.score)));
+            return Err(JsonlError::at(path, line, format!("score {} is outside [0, 1]", r.score)));
         }
         out.push(r);
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -70,15 +69,7 @@ pub fn retain_complete(records: &mut Vec<Record>, models: &[String]) {
 
 /// Writes records as JSONL (one object per line).
 pub fn write_jsonl(path: &Path, records: &[Record]) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
-    for r in records {
-        serde_json::to_writer(&mut w, r)?;
-        w.write_all(b"\n")?;
-    }
-    w.flush()?;
+    jsonl::write(path, records)?;
     Ok(())
 }
 
@@ -95,8 +86,7 @@ mod tests {
             score,
             prompt_tokens: None,
             completion_tokens: Some(3),
-            cost_usd: None,
-            latency_ms: None,
+            ..Default::default()
         }
     }
 
@@ -129,5 +119,8 @@ mod tests {
         std::fs::write(&p, good.replace("1.0", "1.5")).unwrap();
         let e = read_jsonl(&p).unwrap_err().to_string();
         assert!(e.contains(":1:") && e.contains("outside"), "{e}");
+        std::fs::write(&p, good.replace("\"score\"", "\"scroe\"")).unwrap();
+        let e = read_jsonl(&p).unwrap_err().to_string();
+        assert!(e.contains(":1:") && e.contains("scroe"), "{e}");
     }
 }

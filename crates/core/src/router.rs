@@ -100,7 +100,7 @@ impl Router {
         let (y_train, y_val) = (train.targets(), val.targets());
         let fit =
             FitData { x_train: &x_train, y_train: &y_train, x_val: &x_val, y_val: &y_val, dim, n_models: n, seed };
-        let (model, hyper) = fit_with_validation(predictor, &fit);
+        let (model, hyper) = fit_with_validation(predictor, &fit)?;
         let raw_val = predict_all(&model, &x_val);
         let val_brier = brier(&raw_val, &y_val);
         let calibrators = (0..n)
@@ -147,7 +147,7 @@ impl Router {
                 best = Some(r);
             }
         }
-        let mut r = best.expect("n-grams are always tried");
+        let mut r = best.ok_or_else(|| anyhow::anyhow!("no feature kind to try"))?;
         r.info.hyperparameters = format!("features auto → {}; {}", r.feature_kind(), r.info.hyperparameters);
         Ok(r)
     }
@@ -178,29 +178,20 @@ impl Router {
         self.featurizer.kind()
     }
 
-    /// Length of the dense vectors [`Router::featurize`] returns.
-    pub fn feature_dim(&self) -> usize {
-        self.featurizer.dim()
+    /// The fitted feature extractor; it never changes after training (feedback does not
+    /// refit it), so servers may share a copy outside any lock.
+    pub fn featurizer(&self) -> &Featurizer {
+        &self.featurizer
     }
 
     pub fn info(&self) -> &TrainInfo {
         &self.info
     }
 
-    /// Dense feature vector for one prompt (MiniLM features need the embedder).
-    pub fn featurize(&self, prompt: &str, embedder: Option<&dyn TextEmbedder>) -> anyhow::Result<Vec<f32>> {
-        let v = self.featurize_sparse(prompt, embedder)?;
-        let dim = match self.featurizer.dim() {
-            0 => embedder.map_or(0, |e| e.dim()),
-            d => d,
-        };
-        Ok(v.to_dense(dim))
-    }
-
-    /// Sparse features (what predictors consume); avoids densifying in batch evaluation.
-    pub fn featurize_sparse(&self, prompt: &str, embedder: Option<&dyn TextEmbedder>) -> anyhow::Result<SparseVec> {
-        let mut v = self.featurizer.transform_batch(&[prompt], embedder, None)?;
-        v.pop().ok_or_else(|| anyhow::anyhow!("featurizer returned no vector"))
+    /// Features for one prompt (MiniLM features need the embedder). Sparse from here to
+    /// the predictor: n-gram vectors have a few hundred non-zeros out of 2^15 slots.
+    pub fn featurize(&self, prompt: &str, embedder: Option<&dyn TextEmbedder>) -> anyhow::Result<SparseVec> {
+        featurize_one(&self.featurizer, prompt, embedder)
     }
 
     /// Features for many prompts, through the embedding cache when given.
@@ -214,22 +205,20 @@ impl Router {
     }
 
     /// One prediction per catalogue model, in catalogue order.
-    pub fn predict(&self, features: &[f32], prompt_tokens: usize) -> Vec<Prediction> {
-        self.predict_sparse(&SparseVec::from_dense(features), prompt_tokens)
+    pub fn predict(&self, x: &SparseVec, prompt_tokens: usize) -> Vec<Prediction> {
+        self.predict_with_raw(x, prompt_tokens).0
     }
 
-    /// Uncalibrated predictor output per model (for the lab's before/after calibration report).
-    pub fn raw_scores(&self, x: &SparseVec) -> Vec<f64> {
-        self.predictor.predict(x)
-    }
-
-    pub fn predict_sparse(&self, x: &SparseVec, prompt_tokens: usize) -> Vec<Prediction> {
+    /// [`Router::predict`] and the uncalibrated predictor output per model (for the lab's
+    /// before/after calibration report), from one call of the predictor.
+    pub fn predict_with_raw(&self, x: &SparseVec, prompt_tokens: usize) -> (Vec<Prediction>, Vec<f64>) {
         let raw = self.predictor.predict(x);
         let mut p: Vec<f64> = raw.iter().zip(&self.calibrators).map(|(&r, c)| c.apply(r)).collect();
         if !self.feedback.is_empty() {
             p = self.feedback.blend(&self.feedback.neighbours(x, FEEDBACK_K), &p);
         }
-        self.catalog
+        let preds = self
+            .catalog
             .models
             .iter()
             .zip(p)
@@ -239,20 +228,20 @@ impl Router {
                 p_success: p.clamp(0.0, 1.0),
                 est_cost_usd: m.cost_usd(prompt_tokens, ct.round() as usize),
             })
-            .collect()
+            .collect();
+        (preds, raw)
     }
 
     /// Records an observed outcome (score in [0, 1]) without refitting: a kNN predictor
     /// stores it in its own memory, any other predictor gets it in the feedback memory
     /// layered on top. Unknown model ids are ignored (the catalogue decides what exists).
-    pub fn add_feedback(&mut self, features: &[f32], model: &str, score: f64) {
+    pub fn add_feedback(&mut self, x: &SparseVec, model: &str, score: f64) {
         let Ok(j) = self.catalog.index_of(model) else { return };
         let mut scores = vec![None; self.catalog.models.len()];
         scores[j] = Some(score.clamp(0.0, 1.0));
-        let x = SparseVec::from_dense(features);
         match &mut self.predictor {
-            AnyPredictor::Knn(k) => k.insert(&x, scores),
-            _ => self.feedback.insert(&x, scores),
+            AnyPredictor::Knn(k) => k.insert(x, scores),
+            _ => self.feedback.insert(x, scores),
         }
     }
 
@@ -310,6 +299,11 @@ impl Router {
         }
         Ok(r)
     }
+}
+
+/// Features of one prompt from a fitted extractor.
+pub fn featurize_one(f: &Featurizer, prompt: &str, embedder: Option<&dyn TextEmbedder>) -> anyhow::Result<SparseVec> {
+    f.transform_batch(&[prompt], embedder, None)?.pop().ok_or_else(|| anyhow::anyhow!("featurizer returned no vector"))
 }
 
 /// Raw predictor output for many prompts (parallel).

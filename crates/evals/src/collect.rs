@@ -5,13 +5,14 @@
 //! keeps everything already written).
 
 use std::collections::HashSet;
-use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
 use conductor_core::catalog::Catalog;
+use conductor_core::jsonl::Appender;
+use conductor_core::records::Record;
 use conductor_local::{ChatMessage, FinishReason, GenParams, Library};
 
 use crate::score::{self, sandbox::Limits};
@@ -55,23 +56,14 @@ pub fn select(plan: &Plan) -> anyhow::Result<Vec<Task>> {
     Ok((0..longest).flat_map(|i| sets.iter().filter_map(move |s| s.get(i).cloned())).collect())
 }
 
-/// (prompt_id, model) pairs already in `path`.
+/// (prompt_id, model) pairs already in `path` (a missing file has none). A malformed line
+/// stops the run: fix or remove it to resume.
 pub fn done_pairs(path: &Path) -> anyhow::Result<HashSet<(String, String)>> {
-    let mut done = HashSet::new();
-    let Ok(file) = std::fs::File::open(path) else { return Ok(done) };
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: serde_json::Value = serde_json::from_str(&line).with_context(|| {
-            format!("{}:{}: malformed record (fix or remove the line to resume)", path.display(), i + 1)
-        })?;
-        if let (Some(p), Some(m)) = (v["prompt_id"].as_str(), v["model"].as_str()) {
-            done.insert((p.to_string(), m.to_string()));
-        }
+    if !path.exists() {
+        return Ok(HashSet::new());
     }
-    Ok(done)
+    let records = conductor_core::records::read_jsonl(path).context("reading the records to resume")?;
+    Ok(records.into_iter().map(|r| (r.prompt_id, r.model)).collect())
 }
 
 /// Run the plan. `on_progress(done, total)` is called after each pair.
@@ -87,14 +79,8 @@ pub fn run(
     }
     let tasks = select(plan)?;
     let done = done_pairs(&plan.out)?;
-    if let Some(dir) = plan.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&plan.out)
-        .with_context(|| format!("opening {}", plan.out.display()))?;
+    // One line per outcome, synced: an interrupted run loses nothing written.
+    let mut file = Appender::append(&plan.out, true)?;
     let total = tasks.len() * plan.models.len();
     let mut summary = Summary::default();
     let mut n = 0;
@@ -123,24 +109,20 @@ pub fn run(
             let latency_ms = started.elapsed().as_secs_f64() * 1e3;
             let verdict = score::score(task, &g.text, &plan.limits)?;
             let entry = plan.catalog.get(model_id)?;
-            let line = serde_json::json!({
-                "prompt_id": task.id,
-                "dataset": task.dataset,
-                "prompt": task.question,
-                "model": model_id,
-                "score": verdict.score,
-                "prompt_tokens": g.prompt_tokens,
-                "completion_tokens": g.completion_tokens,
-                "cost_usd": entry.cost_usd(g.prompt_tokens, g.completion_tokens),
-                "latency_ms": (latency_ms * 10.0).round() / 10.0,
-                "finish_reason": g.finish_reason.as_str(),
-                "verdict": verdict.detail,
-                "response": g.text,
-            });
-            // One line per outcome, flushed and synced: an interrupted run loses nothing written.
-            writeln!(file, "{line}")?;
-            file.flush()?;
-            file.sync_data()?;
+            file.push(&Record {
+                prompt_id: task.id.clone(),
+                dataset: task.dataset.clone(),
+                prompt: task.question.clone(),
+                model: model_id.clone(),
+                score: verdict.score,
+                prompt_tokens: Some(g.prompt_tokens),
+                completion_tokens: Some(g.completion_tokens),
+                cost_usd: Some(entry.cost_usd(g.prompt_tokens, g.completion_tokens)),
+                latency_ms: Some((latency_ms * 10.0).round() / 10.0),
+                finish_reason: Some(g.finish_reason.as_str().to_string()),
+                verdict: Some(verdict.detail.clone()),
+                response: Some(g.text),
+            })?;
             summary.written += 1;
             on_progress(n, total, &format!("{} {} {}", task.id, model_id, if verdict.score > 0.0 { "✓" } else { "✗" }));
         }

@@ -8,8 +8,9 @@
 //! row (via [`Books::flush`]), so a crash cannot forget spend. Because the queue is FIFO, a decision answered to a client is always
 //! written before any feedback about it.
 
+use conductor_core::router::Prediction;
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -48,8 +49,27 @@ CREATE TABLE IF NOT EXISTS feedback (
 CREATE INDEX IF NOT EXISTS feedback_decision ON feedback(decision_id);
 ";
 
-/// One routed request, as written to the books.
-#[derive(Debug, Clone, Serialize)]
+/// How one model call of a request went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttemptOutcome {
+    Ok,
+    Error,
+    /// Not called: breaker open or queue full.
+    Skipped,
+}
+
+/// One model call tried for a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub model: String,
+    pub outcome: AttemptOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One routed request, as written to the books and read back by `conductor logs`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DecisionRow {
     pub id: String,
     pub ts_ms: i64,
@@ -58,8 +78,10 @@ pub struct DecisionRow {
     pub chosen_model: Option<String>,
     pub policy: String,
     pub reason: String,
-    pub candidates: serde_json::Value,
-    pub attempts: serde_json::Value,
+    /// Every candidate's predicted success and estimated cost (empty for a direct request).
+    pub candidates: Vec<Prediction>,
+    pub attempts: Vec<Attempt>,
+    /// The routed text, when `books.log_prompts` is on.
     pub prompt: Option<String>,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
@@ -250,8 +272,8 @@ fn insert_decision(c: &Connection, r: &DecisionRow) -> Result<(), BooksError> {
             r.chosen_model,
             r.policy,
             r.reason,
-            r.candidates.to_string(),
-            r.attempts.to_string(),
+            json(&r.candidates),
+            json(&r.attempts),
             r.prompt,
             r.prompt_tokens as i64,
             r.completion_tokens as i64,
@@ -265,6 +287,10 @@ fn insert_decision(c: &Connection, r: &DecisionRow) -> Result<(), BooksError> {
     )
     .map_err(db)?;
     Ok(())
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 
 /// The decision's prompt and model, and the key that made it.
@@ -344,42 +370,44 @@ impl Reader {
     }
 
     /// The most recent decisions, newest first.
-    pub fn recent(&self, limit: usize) -> Result<Vec<serde_json::Value>, BooksError> {
+    pub fn recent(&self, limit: usize) -> Result<Vec<DecisionRow>, BooksError> {
         let mut st = self
             .conn
             .prepare(
-                "SELECT id, ts_ms, key_id, requested_model, chosen_model, policy, reason, prompt_tokens, completion_tokens,
-                        cost_usd, latency_ms, stream, outcome, error, candidates, attempts
+                "SELECT id, ts_ms, key_id, requested_model, chosen_model, policy, reason, candidates, attempts, prompt,
+                        prompt_tokens, completion_tokens, cost_usd, baseline_cost_usd, latency_ms, stream, outcome, error
                  FROM decisions ORDER BY ts_ms DESC, rowid DESC LIMIT ?1",
             )
             .map_err(db)?;
         let rows = st
             .query_map([limit as i64], |r| {
-                Ok(serde_json::json!({
-                    "id": r.get::<_, String>(0)?,
-                    "ts_ms": r.get::<_, i64>(1)?,
-                    "key_id": r.get::<_, String>(2)?,
-                    "requested_model": r.get::<_, String>(3)?,
-                    "chosen_model": r.get::<_, Option<String>>(4)?,
-                    "policy": r.get::<_, String>(5)?,
-                    "reason": r.get::<_, String>(6)?,
-                    "prompt_tokens": r.get::<_, i64>(7)?,
-                    "completion_tokens": r.get::<_, i64>(8)?,
-                    "cost_usd": r.get::<_, f64>(9)?,
-                    "latency_ms": r.get::<_, f64>(10)?,
-                    "stream": r.get::<_, i64>(11)? != 0,
-                    "outcome": r.get::<_, String>(12)?,
-                    "error": r.get::<_, Option<String>>(13)?,
-                    "candidates": serde_json::from_str::<serde_json::Value>(&r.get::<_, String>(14)?).unwrap_or_default(),
-                    "attempts": serde_json::from_str::<serde_json::Value>(&r.get::<_, String>(15)?).unwrap_or_default(),
-                }))
+                Ok(DecisionRow {
+                    id: r.get(0)?,
+                    ts_ms: r.get(1)?,
+                    key_id: r.get(2)?,
+                    requested_model: r.get(3)?,
+                    chosen_model: r.get(4)?,
+                    policy: r.get(5)?,
+                    reason: r.get(6)?,
+                    candidates: serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or_default(),
+                    attempts: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
+                    prompt: r.get(9)?,
+                    prompt_tokens: r.get::<_, i64>(10)? as u64,
+                    completion_tokens: r.get::<_, i64>(11)? as u64,
+                    cost_usd: r.get(12)?,
+                    baseline_cost_usd: r.get(13)?,
+                    latency_ms: r.get(14)?,
+                    stream: r.get::<_, i64>(15)? != 0,
+                    outcome: r.get(16)?,
+                    error: r.get(17)?,
+                })
             })
             .map_err(db)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db)
     }
 
-    /// Requests, tokens and spend grouped by `key_id` or `chosen_model`.
-    pub fn spend_by(&self, column: SpendBy) -> Result<Vec<serde_json::Value>, BooksError> {
+    /// Requests, tokens and spend grouped by `key_id` or `chosen_model`, largest spend first.
+    pub fn spend_by(&self, column: SpendBy) -> Result<Vec<SpendRow>, BooksError> {
         let col = match column {
             SpendBy::Key => "key_id",
             SpendBy::Model => "COALESCE(chosen_model, '(none)')",
@@ -391,14 +419,14 @@ impl Reader {
         let mut st = self.conn.prepare(&sql).map_err(db)?;
         let rows = st
             .query_map([], |r| {
-                Ok(serde_json::json!({
-                    "group": r.get::<_, String>(0)?,
-                    "requests": r.get::<_, i64>(1)?,
-                    "prompt_tokens": r.get::<_, Option<i64>>(2)?.unwrap_or(0),
-                    "completion_tokens": r.get::<_, Option<i64>>(3)?.unwrap_or(0),
-                    "cost_usd": r.get::<_, Option<f64>>(4)?.unwrap_or(0.0),
-                    "largest_model_cost_usd": r.get::<_, Option<f64>>(5)?.unwrap_or(0.0),
-                }))
+                Ok(SpendRow {
+                    group: r.get(0)?,
+                    requests: r.get::<_, i64>(1)? as u64,
+                    prompt_tokens: r.get::<_, Option<i64>>(2)?.unwrap_or(0) as u64,
+                    completion_tokens: r.get::<_, Option<i64>>(3)?.unwrap_or(0) as u64,
+                    cost_usd: r.get::<_, Option<f64>>(4)?.unwrap_or(0.0),
+                    largest_model_cost_usd: r.get::<_, Option<f64>>(5)?.unwrap_or(0.0),
+                })
             })
             .map_err(db)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db)
@@ -414,6 +442,18 @@ impl Reader {
             )
             .map_err(db)
     }
+}
+
+/// Spend of one key or model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpendRow {
+    pub group: String,
+    pub requests: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_usd: f64,
+    /// The same tokens at the largest model's price.
+    pub largest_model_cost_usd: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -435,8 +475,8 @@ mod tests {
             chosen_model: Some("m".into()),
             policy: "quality".into(),
             reason: "r".into(),
-            candidates: serde_json::json!([]),
-            attempts: serde_json::json!([]),
+            candidates: vec![Prediction { model: "m".into(), p_success: 0.5, est_cost_usd: 0.25 }],
+            attempts: vec![Attempt { model: "m".into(), outcome: AttemptOutcome::Ok, error: None }],
             prompt: Some("hello".into()),
             prompt_tokens: 3,
             completion_tokens: 4,
@@ -466,6 +506,8 @@ mod tests {
         assert_eq!(r.feedback().unwrap().len(), 1);
         assert_eq!(r.spent_since("k", 0), 0.5);
         assert_eq!(r.savings().unwrap(), (1, 0.5, 1.0));
+        assert_eq!(r.recent(5).unwrap(), vec![row("d1")], "rows read back as written");
+        assert_eq!(r.spend_by(SpendBy::Model).unwrap()[0].group, "m");
         drop(books);
         writer.join();
     }

@@ -9,22 +9,18 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// How often a key's budget starts over (`budget_period`): each UTC day, each calendar
+/// month, or never.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Period {
     Day,
+    #[default]
     Month,
     Total,
 }
 
 impl Period {
-    pub fn parse(s: &str) -> Period {
-        match s {
-            "day" => Period::Day,
-            "total" => Period::Total,
-            _ => Period::Month,
-        }
-    }
-
     /// Start of the period containing `now_ms` (UTC), in ms since the epoch.
     pub fn start_ms(self, now_ms: i64) -> i64 {
         const DAY: i64 = 86_400_000;
@@ -112,7 +108,7 @@ impl Budgets {
         let mut accounts = HashMap::new();
         for k in keys {
             if let Some(limit) = k.budget_usd {
-                let period = Period::parse(&k.budget_period);
+                let period = k.budget_period;
                 let start = period.start_ms(now);
                 let spent = spent_since(&k.id, start);
                 accounts.insert(k.id.clone(), Account { limit, period, period_start: start, spent, reserved: 0.0 });
@@ -137,6 +133,26 @@ impl Budgets {
         }
         a.reserved += amount;
         Ok(Some(Reservation { key_id: key_id.to_string(), amount, period_start: a.period_start }))
+    }
+
+    /// Raises a reservation to `amount` (a pricier fallback model). On refusal the original
+    /// reservation is handed back unchanged.
+    #[allow(clippy::result_large_err)]
+    pub fn top_up(&self, mut r: Reservation, amount: f64) -> Result<Reservation, (Option<Reservation>, OverBudget)> {
+        let extra = amount - r.amount;
+        if extra <= 0.0 {
+            return Ok(r);
+        }
+        let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(a) = accounts.get_mut(&r.key_id) else { return Ok(r) };
+        let remaining = a.limit - a.spent - a.reserved;
+        if a.period_start != r.period_start || extra > remaining + 1e-12 {
+            let left = (remaining + r.amount).max(0.0);
+            return Err((Some(r), OverBudget { needed: amount, remaining: left, limit: a.limit }));
+        }
+        a.reserved += extra;
+        r.amount = amount;
+        Ok(r)
     }
 
     /// Releases a reservation and books the actual cost.
@@ -169,7 +185,7 @@ mod tests {
             key_env: None,
             allowed_models: vec![],
             budget_usd: Some(budget),
-            budget_period: "day".into(),
+            budget_period: Period::Day,
         }
     }
 
@@ -179,7 +195,14 @@ mod tests {
         let r1 = b.reserve("k", 0.5).unwrap().unwrap();
         assert!(b.reserve("k", 0.5).is_err(), "0.25 spent + 0.5 reserved leaves 0.25");
         b.settle(r1, 0.1);
-        assert!(b.reserve("k", 0.6).unwrap().is_some());
+        let r2 = b.reserve("k", 0.3).unwrap().unwrap();
+        // 0.35 spent + 0.3 reserved: topping up to 0.6 fits, to 0.7 does not (and keeps 0.3).
+        let (kept, o) = b.top_up(r2, 0.7).unwrap_err();
+        assert!((o.remaining - 0.65).abs() < 1e-9, "{o:?}");
+        let r2 = b.top_up(kept.unwrap(), 0.6).unwrap();
+        assert_eq!(r2.amount(), 0.6);
+        b.settle(r2, 0.6);
+        assert!(b.reserve("k", 0.06).is_err(), "0.95 spent");
         assert!(b.reserve("other", 100.0).unwrap().is_none());
     }
 

@@ -3,7 +3,12 @@
 //! model library, open access". Unknown keys and bad values are start-up errors that name
 //! the key, because a typo silently ignored is a budget silently not enforced.
 
+use crate::budget::Period;
+use conductor_core::catalog::Tier;
+use conductor_core::features::FeatureKind;
+use conductor_core::policy::Policy;
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -23,16 +28,32 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// `host:port`; port 0 picks a free port (the chosen address is printed on stdout).
-    pub listen: String,
+    pub listen: SocketAddr,
     /// Largest request body accepted, in bytes (larger → 413).
     pub max_body_bytes: usize,
     /// How long shutdown waits for in-flight requests and streams before giving up.
     pub shutdown_grace_secs: u64,
+    /// Open connections at most; further clients wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// From a request's first byte to the end of its headers (slowloris guard).
+    pub header_timeout_ms: u64,
+    /// Reading a request's whole body (408 after it).
+    pub body_timeout_ms: u64,
+    /// A keep-alive connection with no request in flight is closed after this long.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: "127.0.0.1:8080".into(), max_body_bytes: 4 * 1024 * 1024, shutdown_grace_secs: 30 }
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 4 * 1024 * 1024,
+            shutdown_grace_secs: 30,
+            max_connections: 1024,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            idle_timeout_ms: 30_000,
+        }
     }
 }
 
@@ -56,13 +77,18 @@ impl Default for BooksConfig {
 pub struct RouterConfig {
     /// A trained router artifact (`conductor` lab output). None: cold-start router.
     pub artifact: Option<PathBuf>,
-    /// Features for the cold-start router: `ngram` (no model needed) or `embedding`.
-    pub features: String,
+    /// Features for the cold-start router: `ngram` (no model needed), `minilm` or `auto`
+    /// (n-grams: without training data there is nothing to choose between).
+    pub features: FeatureKind,
+    /// Threads that featurise prompts and run the predictor (0: one per CPU core).
+    pub workers: usize,
+    /// Routing jobs waiting for a worker before requests are refused with 503.
+    pub queue: usize,
 }
 
 impl Default for RouterConfig {
     fn default() -> Self {
-        RouterConfig { artifact: None, features: "ngram".into() }
+        RouterConfig { artifact: None, features: FeatureKind::Ngram, workers: 0, queue: 1024 }
     }
 }
 
@@ -70,14 +96,19 @@ impl Default for RouterConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
     /// What `model: "auto"` means: `quality`, `cost[:λ]` or `threshold[:τ]`.
-    pub default: String,
+    #[serde(deserialize_with = "from_str")]
+    pub default: Policy,
     pub max_cost_usd: Option<f64>,
     pub min_quality: Option<f64>,
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        PolicyConfig { default: "threshold".into(), max_cost_usd: None, min_quality: None }
+        PolicyConfig {
+            default: Policy::Threshold { tau: conductor_core::policy::DEFAULT_TAU },
+            max_cost_usd: None,
+            min_quality: None,
+        }
     }
 }
 
@@ -131,43 +162,127 @@ impl Default for ReliabilityConfig {
     }
 }
 
+/// Which kind of upstream serves a model (the `provider` key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Any OpenAI-compatible server.
+    Openai,
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// A model of the embedded library, with its own limits.
+    Local,
+}
+
+/// Where a model is served, with what that kind of upstream needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Endpoint {
+    Openai { base_url: String, api_key_env: Option<String> },
+    Anthropic { base_url: String, api_key_env: Option<String> },
+    Local,
+}
+
+impl Endpoint {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Endpoint::Openai { .. } => "openai",
+            Endpoint::Anthropic { .. } => "anthropic",
+            Endpoint::Local => "local",
+        }
+    }
+}
+
 /// A model served through an HTTP provider (or a local model with its own limits).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawModelConfig")]
 pub struct ModelConfig {
     pub id: String,
-    /// `openai` (any OpenAI-compatible server), `anthropic` or `local`.
-    pub provider: String,
+    pub endpoint: Endpoint,
     /// The upstream's name for the model (default: `id`).
     pub upstream_model: Option<String>,
-    pub base_url: Option<String>,
-    /// Environment variable holding the API key (the key itself never goes in the file).
-    pub api_key_env: Option<String>,
     pub input_usd_per_mtok: f64,
     pub output_usd_per_mtok: f64,
-    #[serde(default = "default_context")]
     pub context_length: usize,
-    #[serde(default = "default_tier")]
-    pub tier: String,
-    #[serde(default = "default_concurrency")]
+    pub tier: Tier,
     pub max_concurrency: usize,
-    #[serde(default = "default_queue")]
     pub max_queue: usize,
-    #[serde(default = "default_connect")]
     pub connect_timeout_ms: u64,
-    #[serde(default = "default_first_token")]
     pub first_token_timeout_ms: u64,
-    #[serde(default = "default_total")]
     pub total_timeout_ms: u64,
-    #[serde(default = "default_retries")]
     pub max_retries: u32,
+}
+
+/// `[[models]]` as written in the file; [`ModelConfig`] is what it means.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModelConfig {
+    id: String,
+    provider: ProviderKind,
+    upstream_model: Option<String>,
+    base_url: Option<String>,
+    /// Environment variable holding the API key (the key itself never goes in the file).
+    api_key_env: Option<String>,
+    input_usd_per_mtok: f64,
+    output_usd_per_mtok: f64,
+    #[serde(default = "default_context")]
+    context_length: usize,
+    #[serde(default)]
+    tier: Tier,
+    #[serde(default = "default_concurrency")]
+    max_concurrency: usize,
+    #[serde(default = "default_queue")]
+    max_queue: usize,
+    #[serde(default = "default_connect")]
+    connect_timeout_ms: u64,
+    #[serde(default = "default_first_token")]
+    first_token_timeout_ms: u64,
+    #[serde(default = "default_total")]
+    total_timeout_ms: u64,
+    #[serde(default = "default_retries")]
+    max_retries: u32,
+}
+
+impl TryFrom<RawModelConfig> for ModelConfig {
+    type Error = String;
+    fn try_from(r: RawModelConfig) -> Result<ModelConfig, String> {
+        let http = |kind: &str| -> Result<String, String> {
+            let url =
+                r.base_url.clone().ok_or_else(|| format!("key `base_url`: is required for provider \"{kind}\""))?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("key `base_url`: must start with http:// or https://, got \"{url}\""));
+            }
+            Ok(url)
+        };
+        let endpoint = match r.provider {
+            ProviderKind::Openai => Endpoint::Openai { base_url: http("openai")?, api_key_env: r.api_key_env },
+            ProviderKind::Anthropic => Endpoint::Anthropic { base_url: http("anthropic")?, api_key_env: r.api_key_env },
+            ProviderKind::Local => {
+                if r.base_url.is_some() || r.api_key_env.is_some() {
+                    return Err("key `provider`: a `local` model takes no `base_url` or `api_key_env`".into());
+                }
+                Endpoint::Local
+            }
+        };
+        Ok(ModelConfig {
+            id: r.id,
+            endpoint,
+            upstream_model: r.upstream_model,
+            input_usd_per_mtok: r.input_usd_per_mtok,
+            output_usd_per_mtok: r.output_usd_per_mtok,
+            context_length: r.context_length,
+            tier: r.tier,
+            max_concurrency: r.max_concurrency,
+            max_queue: r.max_queue,
+            connect_timeout_ms: r.connect_timeout_ms,
+            first_token_timeout_ms: r.first_token_timeout_ms,
+            total_timeout_ms: r.total_timeout_ms,
+            max_retries: r.max_retries,
+        })
+    }
 }
 
 fn default_context() -> usize {
     8192
-}
-fn default_tier() -> String {
-    "medium".into()
 }
 fn default_concurrency() -> usize {
     64
@@ -188,6 +303,17 @@ fn default_retries() -> u32 {
     2
 }
 
+/// Deserialises a value through its `FromStr` (policies are written `threshold:0.7`).
+fn from_str<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let s = String::deserialize(d)?;
+    s.parse().map_err(serde::de::Error::custom)
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyConfig {
@@ -205,12 +331,8 @@ pub struct KeyConfig {
     /// Spending limit in USD per period; none = unlimited.
     pub budget_usd: Option<f64>,
     /// `day`, `month` or `total`.
-    #[serde(default = "default_period")]
-    pub budget_period: String,
-}
-
-fn default_period() -> String {
-    "month".into()
+    #[serde(default)]
+    pub budget_period: Period,
 }
 
 /// A config problem, phrased as `key: problem`.
@@ -232,7 +354,21 @@ impl Config {
 
     /// Parses and validates TOML text; the error names the offending key.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let cfg: Config = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
+        let de = toml::Deserializer::new(text);
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            let inner = inner.trim();
+            // A table's own check names a field inside it: `key \`base_url\`: ...`.
+            if let Some((field, rest)) = inner.split_once("key `").and_then(|(_, r)| r.split_once("`: ")) {
+                return format!("key `{path}.{field}`: {rest}");
+            }
+            if path == "." || inner.contains(&path) {
+                inner.to_string()
+            } else {
+                format!("key `{path}`: {inner}")
+            }
+        })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -240,17 +376,23 @@ impl Config {
     /// Checks values serde cannot: ranges, enums given as strings, cross references.
     pub fn validate(&self) -> Result<(), String> {
         let bad = |key: String, msg: &str| Err(format!("key `{key}`: {msg}"));
-        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
-            return bad("server.listen".into(), "must be host:port with a numeric IP, e.g. 127.0.0.1:8080");
-        }
         if self.server.max_body_bytes < 1024 {
             return bad("server.max_body_bytes".into(), "must be at least 1024");
         }
-        if !["ngram", "embedding"].contains(&self.router.features.as_str()) {
-            return bad("router.features".into(), "must be \"ngram\" or \"embedding\"");
+        if self.server.max_connections == 0 {
+            return bad("server.max_connections".into(), "must be at least 1");
         }
-        if let Err(e) = self.policy.default.parse::<conductor_core::policy::Policy>() {
-            return bad("policy.default".into(), &e.to_string());
+        for (k, v) in [
+            ("header_timeout_ms", self.server.header_timeout_ms),
+            ("body_timeout_ms", self.server.body_timeout_ms),
+            ("idle_timeout_ms", self.server.idle_timeout_ms),
+        ] {
+            if v == 0 {
+                return bad(format!("server.{k}"), "must be at least 1 ms");
+            }
+        }
+        if self.router.queue == 0 {
+            return bad("router.queue".into(), "must be at least 1");
         }
         if let Some(q) = self.policy.min_quality {
             if !(0.0..=1.0).contains(&q) {
@@ -274,17 +416,9 @@ impl Config {
             if !ids.insert(m.id.clone()) {
                 return bad(k("id"), &format!("duplicate model id \"{}\"", m.id));
             }
-            match m.provider.as_str() {
-                "openai" | "anthropic" => {
-                    let Some(url) = &m.base_url else { return bad(k("base_url"), "is required for HTTP providers") };
-                    if !(url.starts_with("http://") || url.starts_with("https://")) {
-                        return bad(k("base_url"), "must start with http:// or https://");
-                    }
-                }
-                "local" => {}
-                _ => return bad(k("provider"), "must be \"openai\", \"anthropic\" or \"local\""),
-            }
-            if let Some(env) = &m.api_key_env {
+            if let Endpoint::Openai { api_key_env: Some(env), .. }
+            | Endpoint::Anthropic { api_key_env: Some(env), .. } = &m.endpoint
+            {
                 if std::env::var(env).is_err() {
                     return bad(k("api_key_env"), &format!("environment variable {env} is not set"));
                 }
@@ -300,9 +434,6 @@ impl Config {
             }
             if m.context_length == 0 {
                 return bad(k("context_length"), "must be at least 1");
-            }
-            if !["small", "medium", "large"].contains(&m.tier.as_str()) {
-                return bad(k("tier"), "must be \"small\", \"medium\" or \"large\"");
             }
             if m.first_token_timeout_ms == 0 || m.total_timeout_ms == 0 || m.connect_timeout_ms == 0 {
                 return bad(k("*_timeout_ms"), "timeouts must be at least 1 ms");
@@ -333,9 +464,6 @@ impl Config {
                 if !(b.is_finite() && b >= 0.0) {
                     return bad(k("budget_usd"), "must be a finite number >= 0");
                 }
-            }
-            if !["day", "month", "total"].contains(&key.budget_period.as_str()) {
-                return bad(k("budget_period"), "must be \"day\", \"month\" or \"total\"");
             }
         }
         Ok(())
@@ -372,6 +500,26 @@ mod tests {
     }
 
     #[test]
+    fn unknown_enum_values_name_the_key_and_the_accepted_values() {
+        let model = |extra: &str| {
+            format!("[[models]]\nid='m'\nbase_url='http://x'\ninput_usd_per_mtok=1\noutput_usd_per_mtok=1\n{extra}\n")
+        };
+        let e = Config::parse(&model("provider='openia'")).unwrap_err();
+        assert!(e.contains("models[0].provider") && e.contains("openia") && e.contains("anthropic"), "{e}");
+        let e = Config::parse(&model("provider='openai'\ntier='huge'")).unwrap_err();
+        assert!(e.contains("models[0].tier") && e.contains("huge") && e.contains("small"), "{e}");
+        let e = Config::parse("[[keys]]\nid='k'\nkey='s'\nbudget_period='week'\n").unwrap_err();
+        assert!(e.contains("keys[0].budget_period") && e.contains("week") && e.contains("month"), "{e}");
+        let e = Config::parse("[router]\nfeatures='embedding'\n").unwrap_err();
+        assert!(e.contains("router.features") && e.contains("minilm"), "{e}");
+        let e = Config::parse("[policy]\ndefault='cheapest-ish'\n").unwrap_err();
+        assert!(e.contains("policy.default") && e.contains("threshold"), "{e}");
+        let c = Config::parse(&model("provider='anthropic'\ntier='large'")).unwrap();
+        assert_eq!(c.models[0].endpoint, Endpoint::Anthropic { base_url: "http://x".into(), api_key_env: None });
+        assert_eq!(c.models[0].tier, Tier::Large);
+    }
+
+    #[test]
     fn bad_value_is_named() {
         let e = Config::parse("[[models]]\nid='m'\nprovider='openai'\ninput_usd_per_mtok=1\noutput_usd_per_mtok=1\n")
             .unwrap_err();
@@ -380,5 +528,7 @@ mod tests {
         assert!(e.contains("policy.default"), "{e}");
         let e = Config::parse("[server]\nmax_body_bytes = \"big\"\n").unwrap_err();
         assert!(e.contains("max_body_bytes"), "{e}");
+        let e = Config::parse("[server]\nlisten = \"localhost\"\n").unwrap_err();
+        assert!(e.contains("server.listen"), "{e}");
     }
 }

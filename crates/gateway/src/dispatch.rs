@@ -1,31 +1,69 @@
 //! Calling models with retries, timeouts and fallback. For each model in the plan's
-//! order: skip it if its breaker is open or its queue is full; otherwise call it,
-//! retrying transient failures (connection errors, 5xx, 429, timeouts) with jittered
-//! backoff; if it still fails, fall back to the next model. The client sees an error
-//! only when every candidate failed, and then the error of the last one tried.
+//! order: skip it if the key's budget cannot cover it, its breaker is open or its queue
+//! is full; otherwise call it, retrying transient failures (connection errors, 5xx, 429,
+//! timeouts) with jittered backoff; if it still fails, fall back to the next model. The
+//! client sees an error only when every candidate failed, and then the error of the last
+//! one tried.
 //!
 //! For streams, "succeeded" means the first event arrived in time: until then nothing
 //! was sent to the client, so falling back is invisible. After it, the stream is
-//! committed to that model.
+//! committed to that model, and [`Started::next`] keeps the same books on it (breaker,
+//! error metrics, the total deadline) that the call itself did.
 
+use crate::books::AttemptOutcome;
 use crate::error::ApiError;
 use crate::registry::Served;
 use crate::reliability::backoff;
 use crate::reliability::queue::Slot;
 use crate::state::AppState;
-use crate::ticket::{Attempt, Ticket};
+use crate::ticket::Ticket;
 use conductor_providers::{ChatRequest, ChatResponse, EventStream, ProviderError, StreamEvent};
 use futures::StreamExt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A stream that has produced its first event.
 pub struct Started {
-    pub first: StreamEvent,
-    pub rest: EventStream,
+    first: Option<StreamEvent>,
+    rest: EventStream,
     /// Holds the model's queue slot until the stream ends.
-    pub slot: Slot,
+    _slot: Slot,
     /// When the whole call must be over.
-    pub deadline: tokio::time::Instant,
+    deadline: tokio::time::Instant,
+    model: Arc<Served>,
+    state: Arc<AppState>,
+    finished: bool,
+}
+
+impl Started {
+    /// The next event, ending after [`StreamEvent::Finish`]. A failure — an upstream error,
+    /// the total deadline, or a stream that ends without finishing — is counted against the
+    /// model (metrics, breaker) here and returned once; nothing follows it.
+    pub async fn next(&mut self) -> Option<Result<StreamEvent, ProviderError>> {
+        if self.finished {
+            return None;
+        }
+        let ev = match self.first.take() {
+            Some(ev) => Ok(ev),
+            None => match tokio::time::timeout_at(self.deadline, self.rest.next()).await {
+                Ok(Some(ev)) => ev,
+                Ok(None) => Err(ProviderError::StreamCut("stream ended without a finish".into())),
+                Err(_) => Err(ProviderError::Timeout("stream exceeded the total time limit".into())),
+            },
+        };
+        match &ev {
+            Ok(StreamEvent::Finish { .. }) => self.finished = true,
+            Ok(StreamEvent::Delta(_)) => {}
+            Err(e) => {
+                self.finished = true;
+                self.state.metrics.error(&self.model.entry.id, e.kind());
+                if e.is_model_fault() {
+                    self.model.breaker.failure();
+                }
+            }
+        }
+        Some(ev)
+    }
 }
 
 pub enum Answer {
@@ -72,19 +110,21 @@ async fn call_once(m: &Served, req: ChatRequest, stream: bool, started: Instant)
 }
 
 /// Tries the plan's models in order; records every attempt on the ticket.
-pub async fn run(state: &AppState, ticket: &mut Ticket, base: &ChatRequest, stream: bool) -> Result<Answer, ApiError> {
+pub async fn run(ticket: &mut Ticket, base: &ChatRequest, stream: bool) -> Result<Answer, ApiError> {
+    let state = ticket.state().clone();
     let rel = &state.config.reliability;
     let (base_delay, max_delay) = (Duration::from_millis(rel.retry_base_ms), Duration::from_millis(rel.retry_max_ms));
     let mut last: Option<ApiError> = None;
-    let ranked = ticket.plan.ranked.clone();
+    let ranked = ticket.plan().ranked.clone();
     for id in &ranked {
         let Some(m) = state.registry.get(id).cloned() else { continue };
-        if !m.breaker.allow() {
-            ticket.attempts.push(Attempt {
-                model: id.clone(),
-                outcome: "skipped",
-                error: Some("circuit breaker open".into()),
-            });
+        if let Err(e) = ticket.reserve_for(&m) {
+            ticket.attempt(id, AttemptOutcome::Skipped, Some("over budget".into()));
+            last = Some(e);
+            continue;
+        }
+        if !m.breaker.try_acquire() {
+            ticket.attempt(id, AttemptOutcome::Skipped, Some("circuit breaker open".into()));
             state.metrics.error(id, "circuit_open");
             last = Some(ApiError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -97,11 +137,7 @@ pub async fn run(state: &AppState, ticket: &mut Ticket, base: &ChatRequest, stre
         let slot = match m.queue.acquire().await {
             Ok(s) => s,
             Err(full) => {
-                ticket.attempts.push(Attempt {
-                    model: id.clone(),
-                    outcome: "skipped",
-                    error: Some("queue full".into()),
-                });
+                ticket.attempt(id, AttemptOutcome::Skipped, Some("queue full".into()));
                 state.metrics.error(id, "queue_full");
                 let retry = 1 + (full.waiting / m.limits.concurrency.max(1)).min(60) as u64 / 8;
                 last = Some(ApiError::rate_limited(
@@ -119,22 +155,32 @@ pub async fn run(state: &AppState, ticket: &mut Ticket, base: &ChatRequest, stre
             match call_once(&m, req.clone(), stream, started).await {
                 Ok(call) => {
                     m.breaker.success();
-                    ticket.attempts.push(Attempt { model: id.clone(), outcome: "ok", error: None });
-                    ticket.chosen = Some(m.clone());
+                    ticket.attempt(id, AttemptOutcome::Ok, None);
+                    ticket.answered_by(m.clone());
                     return Ok(match call {
                         Call::Whole(r) => Answer::Whole(r),
-                        Call::Stream(first, rest, deadline) => Answer::Stream(Started { first, rest, slot, deadline }),
+                        Call::Stream(first, rest, deadline) => Answer::Stream(Started {
+                            first: Some(first),
+                            rest,
+                            _slot: slot,
+                            deadline,
+                            model: m.clone(),
+                            state: state.clone(),
+                            finished: false,
+                        }),
                     });
                 }
                 Err(e) => {
                     tracing::warn!(model = %id, attempt = try_no, "model call failed: {e}");
                     state.metrics.error(id, e.kind());
-                    ticket.attempts.push(Attempt { model: id.clone(), outcome: "error", error: Some(e.to_string()) });
+                    ticket.attempt(id, AttemptOutcome::Error, Some(e.to_string()));
                     if e.is_model_fault() {
                         m.breaker.failure();
                     }
                     last = Some(ApiError::from_provider(id, &e));
-                    if e.is_retryable() && try_no < m.limits.max_retries && m.breaker.allow() {
+                    // Whether to retry must not change the breaker's state: a predicate, not
+                    // `try_acquire`, or the check itself would use up a half-open probe.
+                    if e.is_retryable() && try_no < m.limits.max_retries && m.breaker.is_closed() {
                         let ra = match &e {
                             ProviderError::Status { retry_after, .. } => *retry_after,
                             _ => None,

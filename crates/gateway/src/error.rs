@@ -26,6 +26,10 @@ impl ApiError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", code, message)
     }
+    pub fn with_retry_after(mut self, secs: u64) -> ApiError {
+        self.retry_after = Some(secs);
+        self
+    }
     pub fn with_param(mut self, param: impl Into<String>) -> ApiError {
         self.param = Some(param.into());
         self
@@ -104,7 +108,7 @@ impl IntoResponse for ApiError {
         // The unread rest of an oversized body is still on the wire: the connection cannot
         // carry another request, so tell the client not to reuse it (else its next request
         // on that pooled connection fails with an incomplete message).
-        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE || self.status == StatusCode::REQUEST_TIMEOUT {
             resp.headers_mut().insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp

@@ -4,22 +4,25 @@
 //! [`reliability`]), answered whole or streamed ([`routes`]) and written down
 //! ([`ticket`], [`books`], [`metrics`]). [`server`] wires it together; [`config`] is
 //! the one TOML file that drives it.
+//!
+//! Public: what the `conductor` binary uses — the config, `serve`, and the books'
+//! reader for `conductor logs`. Everything else is internal.
 
 pub mod books;
-pub mod budget;
+pub(crate) mod budget;
 pub mod config;
-pub mod dispatch;
-pub mod error;
-pub mod keys;
-pub mod metrics;
-pub mod registry;
-pub mod reliability;
-pub mod request;
-pub mod routes;
-pub mod routing;
-pub mod server;
-pub mod state;
-pub mod ticket;
+pub(crate) mod dispatch;
+pub(crate) mod error;
+pub(crate) mod keys;
+pub(crate) mod metrics;
+pub(crate) mod registry;
+pub(crate) mod reliability;
+pub(crate) mod request;
+pub(crate) mod routes;
+pub(crate) mod routing;
+pub(crate) mod server;
+pub(crate) mod state;
+pub(crate) mod ticket;
 
 pub use config::Config;
 pub use server::{serve, shutdown_signal};

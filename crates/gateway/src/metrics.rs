@@ -51,8 +51,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Escapes a label value.
-fn esc(s: &str) -> String {
+/// Escapes a label value (backslash, double quote, newline), as the exposition format wants.
+pub fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 

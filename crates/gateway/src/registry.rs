@@ -3,7 +3,7 @@
 //! circuit breaker and queue. Built once at start-up from the config and the local
 //! library.
 
-use crate::config::{Config, ModelConfig};
+use crate::config::{Config, Endpoint, ModelConfig};
 use crate::reliability::breaker::Breaker;
 use crate::reliability::queue::Queue;
 use anyhow::Context;
@@ -58,7 +58,7 @@ impl Registry {
         let breaker = || Breaker::new(rel.breaker_failures, Duration::from_millis(rel.breaker_cooldown_ms));
         let mut models: Vec<Arc<Served>> = Vec::new();
 
-        let needs_library = cfg.local.enabled || cfg.models.iter().any(|m| m.provider == "local");
+        let needs_library = cfg.local.enabled || cfg.models.iter().any(|m| m.endpoint == Endpoint::Local);
         let library = needs_library.then(|| {
             Arc::new(match &cfg.local.models_dir {
                 Some(d) => Library::open(d.clone()),
@@ -69,8 +69,7 @@ impl Registry {
         let local_provider: Option<Arc<dyn Provider>> =
             library.as_ref().map(|l| Arc::new(LocalProvider::new(l.clone())) as Arc<dyn Provider>);
 
-        if cfg.local.enabled {
-            let lib = library.as_ref().expect("library when local enabled");
+        if let (true, Some(lib)) = (cfg.local.enabled, &library) {
             for id in &cfg.local.models {
                 if !lib.chat_ids().contains(id) {
                     anyhow::bail!(
@@ -85,6 +84,7 @@ impl Registry {
                 if !chat || !wanted || !spec.present() || cfg.models.iter().any(|m| m.id == spec.id) {
                     continue;
                 }
+                let (Some(tier), Some(provider)) = (spec.tier, local_provider.clone()) else { continue };
                 let entry =
                     local_catalog.as_ref().and_then(|c| c.get(&spec.id).ok().cloned()).unwrap_or_else(|| ModelEntry {
                         id: spec.id.clone(),
@@ -92,12 +92,12 @@ impl Registry {
                         input_usd_per_mtok: local_price(spec.params),
                         output_usd_per_mtok: local_price(spec.params),
                         context_length: spec.context_length,
-                        tier: spec.tier.clone(),
+                        tier,
                     });
                 models.push(Arc::new(Served {
                     entry,
                     upstream_model: spec.id.clone(),
-                    provider: local_provider.clone().expect("local provider"),
+                    provider,
                     limits: Limits {
                         first_token: Duration::from_millis(cfg.local.first_token_timeout_ms),
                         total: Duration::from_millis(cfg.local.total_timeout_ms),
@@ -115,8 +115,7 @@ impl Registry {
             let provider =
                 make_provider(m, local_provider.as_ref()).with_context(|| format!("config key `models[{i}]`"))?;
             let upstream_model = m.upstream_model.clone().unwrap_or_else(|| m.id.clone());
-            if m.provider == "local" {
-                let lib = library.as_ref().expect("library");
+            if let (Endpoint::Local, Some(lib)) = (&m.endpoint, &library) {
                 if !lib.chat_ids().contains(&upstream_model) {
                     anyhow::bail!(
                         "config key `models[{i}].upstream_model`: \"{upstream_model}\" is not a library model ({})",
@@ -127,11 +126,11 @@ impl Registry {
             models.push(Arc::new(Served {
                 entry: ModelEntry {
                     id: m.id.clone(),
-                    provider: m.provider.clone(),
+                    provider: m.endpoint.kind().to_string(),
                     input_usd_per_mtok: m.input_usd_per_mtok,
                     output_usd_per_mtok: m.output_usd_per_mtok,
                     context_length: m.context_length,
-                    tier: m.tier.clone(),
+                    tier: m.tier,
                 },
                 upstream_model,
                 provider,
@@ -147,11 +146,10 @@ impl Registry {
             }));
         }
         let by_id = models.iter().enumerate().map(|(i, m)| (m.entry.id.clone(), i)).collect();
-        let largest = (0..models.len()).max_by(|&a, &b| {
-            let (ea, eb) = (&models[a].entry, &models[b].entry);
-            ea.tier_rank().cmp(&eb.tier_rank()).then(ea.output_usd_per_mtok.total_cmp(&eb.output_usd_per_mtok))
-        });
-        Ok(Registry { models, by_id, largest, library })
+        let mut r = Registry { models, by_id, largest: None, library };
+        // The same rule as the lab's "largest model" (highest tier, then price).
+        r.largest = (!r.models.is_empty()).then(|| r.catalog().largest());
+        Ok(r)
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<Served>> {
@@ -187,13 +185,15 @@ fn local_catalog(cfg: &Config) -> anyhow::Result<Option<Catalog>> {
 }
 
 fn make_provider(m: &ModelConfig, local: Option<&Arc<dyn Provider>>) -> anyhow::Result<Arc<dyn Provider>> {
-    let key = m.api_key_env.as_ref().and_then(|v| std::env::var(v).ok());
+    let key = |env: &Option<String>| env.as_ref().and_then(|v| std::env::var(v).ok());
     let connect = Duration::from_millis(m.connect_timeout_ms);
-    let base = m.base_url.as_deref().unwrap_or_default();
-    Ok(match m.provider.as_str() {
-        "openai" => Arc::new(OpenAiCompatProvider::new(base, key, connect)?),
-        "anthropic" => Arc::new(AnthropicProvider::new(base, key, connect)?),
-        "local" => local.cloned().ok_or_else(|| anyhow::anyhow!("local provider unavailable"))?,
-        other => anyhow::bail!("unknown provider {other}"),
+    Ok(match &m.endpoint {
+        Endpoint::Openai { base_url, api_key_env } => {
+            Arc::new(OpenAiCompatProvider::new(base_url, key(api_key_env), connect)?)
+        }
+        Endpoint::Anthropic { base_url, api_key_env } => {
+            Arc::new(AnthropicProvider::new(base_url, key(api_key_env), connect)?)
+        }
+        Endpoint::Local => local.cloned().ok_or_else(|| anyhow::anyhow!("local provider unavailable"))?,
     })
 }

@@ -3,7 +3,10 @@
 //! bytes rather than by an extractor so that invalid UTF-8, wrong types and missing
 //! fields all get OpenAI-shaped errors.
 
+use crate::config::PolicyConfig;
 use crate::error::ApiError;
+use crate::routing::Target;
+use conductor_core::policy::{Constraints, Policy};
 use conductor_providers::openai_wire::ChatCompletionRequest;
 use conductor_providers::{ChatMessage, ChatRequest, Role};
 use serde_json::Value;
@@ -19,8 +22,8 @@ pub struct ChatInput {
     pub request: ChatRequest,
     pub stream: bool,
     pub include_usage: bool,
-    /// The raw `conductor` routing knobs, validated later by the router.
-    pub knobs: Option<Value>,
+    /// Where the request goes: the router (with its policy and limits) or a named model.
+    pub target: Target,
 }
 
 impl ChatInput {
@@ -36,13 +39,26 @@ impl ChatInput {
             .unwrap_or_else(|| messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n"))
     }
 
-    /// Total characters of the conversation (for token estimates).
+    /// Total bytes of the conversation (for token estimates and bounds).
     pub fn prompt_bytes(&self) -> usize {
         self.request.messages.iter().map(|m| m.content.len()).sum()
     }
+
+    /// Upper bound of prompt tokens: a byte-level tokenizer never produces more tokens than
+    /// bytes; the chat template adds a few per message.
+    pub fn prompt_token_bound(&self) -> usize {
+        self.prompt_bytes() + 16 * self.request.messages.len() + 64
+    }
+
+    /// Every message's text, joined (for token estimates).
+    pub fn all_text(&self) -> String {
+        self.request.messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n")
+    }
 }
 
-pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
+/// Parses and validates a chat request; `policy` gives what `auto` means when the client
+/// does not say.
+pub fn parse_chat(body: &[u8], policy: &PolicyConfig) -> Result<ChatInput, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request("invalid_body", "request body is empty; expected a JSON object"));
     }
@@ -64,10 +80,10 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
         }
         err
     })?;
-    validate(req)
+    validate(req, policy)
 }
 
-fn validate(req: ChatCompletionRequest) -> Result<ChatInput, ApiError> {
+fn validate(req: ChatCompletionRequest, defaults: &PolicyConfig) -> Result<ChatInput, ApiError> {
     let bad = |param: &str, msg: String| Err(ApiError::bad_request("invalid_value", msg).with_param(param));
     if req.model.trim().is_empty() {
         return bad("model", "`model` must be a model id or \"auto\"".into());
@@ -126,11 +142,8 @@ fn validate(req: ChatCompletionRequest) -> Result<ChatInput, ApiError> {
     }
     let stream = req.stream.unwrap_or(false);
     let include_usage = stream && req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
-    if let Some(k) = &req.conductor {
-        if !k.is_object() && !k.is_null() {
-            return bad("conductor", "`conductor` must be an object of routing options".into());
-        }
-    }
+    let knobs = req.conductor.as_ref().filter(|v| !v.is_null());
+    let target = target(&req.model, knobs, defaults)?;
     Ok(ChatInput {
         request: ChatRequest {
             model: req.model,
@@ -144,16 +157,87 @@ fn validate(req: ChatCompletionRequest) -> Result<ChatInput, ApiError> {
         },
         stream,
         include_usage,
-        knobs: req.conductor.filter(|v| !v.is_null()),
+        target,
     })
+}
+
+fn is_auto(model: &str) -> bool {
+    model == "auto" || model.starts_with("auto:")
+}
+
+/// Routing knobs of one request: `auto:<policy>` in the model name and/or the `conductor`
+/// body field (`policy`, `lambda`, `tau`, `max_cost_usd`, `min_quality`). Knobs sent with a
+/// concrete model id are validated too, so typos surface.
+fn target(model: &str, knobs: Option<&Value>, defaults: &PolicyConfig) -> Result<Target, ApiError> {
+    let bad = |param: &str, m: String| ApiError::bad_request("invalid_routing_option", m).with_param(param);
+    let mut policy = match model.strip_prefix("auto:") {
+        Some(p) => p.parse::<Policy>().map_err(|e| bad("model", e.to_string()))?,
+        None => defaults.default.clone(),
+    };
+    let mut c =
+        Constraints { max_cost_usd: defaults.max_cost_usd, min_quality: defaults.min_quality, allowed_models: None };
+    if let Some(v) = knobs {
+        let Value::Object(o) = v else {
+            return Err(bad("conductor", "`conductor` must be an object of routing options".into()));
+        };
+        for k in o.keys() {
+            if !["policy", "lambda", "tau", "max_cost_usd", "min_quality"].contains(&k.as_str()) {
+                return Err(bad(
+                    &format!("conductor.{k}"),
+                    format!("unknown routing option `conductor.{k}` (policy, lambda, tau, max_cost_usd, min_quality)"),
+                ));
+            }
+        }
+        let num = |k: &str| -> Result<Option<f64>, ApiError> {
+            match o.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v.as_f64().filter(|x| x.is_finite() && *x >= 0.0).map(Some).ok_or_else(|| {
+                    bad(&format!("conductor.{k}"), format!("`conductor.{k}` must be a non-negative number"))
+                }),
+            }
+        };
+        if let Some(p) = o.get("policy") {
+            let name =
+                p.as_str().ok_or_else(|| bad("conductor.policy", "`conductor.policy` must be a string".into()))?;
+            policy = name.parse().map_err(|e: anyhow::Error| bad("conductor.policy", e.to_string()))?;
+        }
+        // A knob for the policy's parameter re-reads the policy with it, so the policy's
+        // own range checks apply (τ in [0, 1]).
+        let base = match policy {
+            Policy::MaxQuality => "quality",
+            Policy::CostTradeoff { .. } => "cost",
+            Policy::Threshold { .. } => "threshold",
+        };
+        for k in ["lambda", "tau"] {
+            if let Some(x) = num(k)? {
+                policy = format!("{base}:{x}")
+                    .parse()
+                    .map_err(|e: anyhow::Error| bad(&format!("conductor.{k}"), e.to_string()))?;
+            }
+        }
+        if let Some(m) = num("max_cost_usd")? {
+            c.max_cost_usd = Some(m);
+        }
+        if let Some(q) = num("min_quality")? {
+            if q > 1.0 {
+                return Err(bad("conductor.min_quality", "`conductor.min_quality` must be in [0, 1]".into()));
+            }
+            c.min_quality = Some(q);
+        }
+    }
+    Ok(if is_auto(model) { Target::Auto { policy, constraints: c } } else { Target::Direct(model.to_string()) })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn parse(body: &[u8]) -> Result<ChatInput, ApiError> {
+        parse_chat(body, &PolicyConfig::default())
+    }
+
     fn err(body: &str) -> ApiError {
-        parse_chat(body.as_bytes()).unwrap_err()
+        parse(body.as_bytes()).unwrap_err()
     }
 
     #[test]
@@ -168,13 +252,13 @@ mod tests {
         assert_eq!(e.param.as_deref(), Some("messages[0].role"));
         let e = err(r#"{"model":5,"messages":[]}"#);
         assert_eq!(e.param.as_deref(), Some("model"));
-        assert!(parse_chat(b"{\"model\":\"a\xff\"}").is_err());
-        assert!(parse_chat(b"[1,2]").is_err());
+        assert!(parse(b"{\"model\":\"a\xff\"}").is_err());
+        assert!(parse(b"[1,2]").is_err());
     }
 
     #[test]
     fn accepts_openai_shapes() {
-        let ok = parse_chat(
+        let ok = parse(
             br#"{"model":"auto","messages":[{"role":"developer","content":"be brief"},{"role":"user","content":[{"type":"text","text":"hi"}]}],
                 "stop":"\n","max_completion_tokens":5,"stream":true,"stream_options":{"include_usage":true},"seed":1,"logit_bias":{}}"#,
         )
@@ -184,5 +268,25 @@ mod tests {
         assert_eq!(ok.request.stop, vec!["\n".to_string()]);
         assert_eq!(ok.request.max_tokens, Some(5));
         assert!(ok.include_usage);
+    }
+
+    #[test]
+    fn routing_knobs_become_a_target() {
+        let body = |model: &str, knobs: &str| {
+            format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]{knobs}}}"#)
+        };
+        let t = parse(body("auto:cost:0.5", r#","conductor":{"min_quality":0.4}"#).as_bytes()).unwrap().target;
+        let Target::Auto { policy, constraints } = t else { panic!("auto") };
+        assert_eq!(policy, Policy::CostTradeoff { lambda: 0.5 });
+        assert_eq!(constraints.min_quality, Some(0.4));
+        let t = parse(body("auto", r#","conductor":{"policy":"threshold","tau":0.9}"#).as_bytes()).unwrap().target;
+        assert!(matches!(t, Target::Auto { policy: Policy::Threshold { tau } , .. } if tau == 0.9));
+        assert_eq!(parse(body("m1", "").as_bytes()).unwrap().target, Target::Direct("m1".into()));
+        let e = err(&body("auto", r#","conductor":{"tau":3}"#));
+        assert_eq!(e.param.as_deref(), Some("conductor.tau"));
+        let e = err(&body("m1", r#","conductor":{"lamda":1}"#));
+        assert_eq!(e.param.as_deref(), Some("conductor.lamda"));
+        let e = err(&body("auto:fastest", ""));
+        assert_eq!(e.param.as_deref(), Some("model"));
     }
 }

@@ -3,75 +3,180 @@
 //! (client went away mid-request or mid-stream), so every request is booked and every
 //! reservation settled whatever path it takes.
 
-use crate::books::DecisionRow;
+use crate::books::{Attempt, AttemptOutcome, DecisionRow};
 use crate::budget::{now_ms, Reservation};
+use crate::error::ApiError;
+use crate::keys::KeyInfo;
 use crate::registry::Served;
 use crate::routing::Plan;
 use crate::state::AppState;
 use conductor_providers::Usage;
-use serde::Serialize;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// One model call tried for a request.
-#[derive(Debug, Clone, Serialize)]
-pub struct Attempt {
-    pub model: String,
-    /// `ok`, `error` or `skipped`.
-    pub outcome: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+/// How a request ended, as the books record it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Error,
+    ClientDisconnected,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::ClientDisconnected => "client_disconnected",
+        }
+    }
+}
+
+/// Seconds since the Unix epoch (the `created` field of OpenAI responses).
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 pub struct Ticket {
-    pub state: Arc<AppState>,
-    pub decision_id: String,
-    pub key_id: String,
-    pub requested_model: String,
-    pub plan: Plan,
-    pub prompt: Option<String>,
-    pub started: Instant,
-    pub ts_ms: i64,
-    pub stream: bool,
-    pub reservation: Option<Reservation>,
-    pub attempts: Vec<Attempt>,
+    state: Arc<AppState>,
+    decision_id: String,
+    key_id: String,
+    requested_model: String,
+    plan: Plan,
+    prompt: Option<String>,
+    started: Instant,
+    ts_ms: i64,
+    created: u64,
+    stream: bool,
+    /// Upper bound of this request's prompt tokens, and the completion limit it asked for.
+    prompt_bound: usize,
+    max_tokens: Option<u32>,
+    reservation: Option<Reservation>,
+    attempts: Vec<Attempt>,
     /// The model that is answering, once one is.
-    pub chosen: Option<Arc<Served>>,
+    chosen: Option<Arc<Served>>,
     /// Usage so far (streams count deltas until the upstream reports real numbers).
-    pub usage: Usage,
+    usage: Usage,
     closed: bool,
 }
 
+/// What a ticket is opened with: the request's facts that end up in the books.
+pub struct Opening<'a> {
+    pub key: &'a KeyInfo,
+    pub requested_model: &'a str,
+    /// The routed text, kept in the books when `books.log_prompts` is on.
+    pub routing_text: &'a str,
+    pub stream: bool,
+    pub prompt_tokens_estimate: u64,
+    pub prompt_bound: usize,
+    pub max_tokens: Option<u32>,
+}
+
 impl Ticket {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        state: Arc<AppState>,
-        decision_id: String,
-        key_id: String,
-        requested_model: String,
-        plan: Plan,
-        prompt: Option<String>,
-        stream: bool,
-        reservation: Option<Reservation>,
-        prompt_tokens_estimate: u64,
-    ) -> Ticket {
+    pub fn open(state: Arc<AppState>, o: Opening<'_>, plan: Plan) -> Ticket {
+        let prompt = state.config.books.log_prompts.then(|| o.routing_text.to_string());
         Ticket {
-            state,
-            decision_id,
-            key_id,
-            requested_model,
+            decision_id: uuid::Uuid::new_v4().simple().to_string(),
+            key_id: o.key.id.clone(),
+            requested_model: o.requested_model.to_string(),
             plan,
             prompt,
             started: Instant::now(),
             ts_ms: now_ms(),
-            stream,
-            reservation,
+            created: now_secs(),
+            stream: o.stream,
+            prompt_bound: o.prompt_bound,
+            max_tokens: o.max_tokens,
+            reservation: None,
             attempts: Vec::new(),
             chosen: None,
-            usage: Usage { prompt_tokens: prompt_tokens_estimate, completion_tokens: 0 },
+            usage: Usage { prompt_tokens: o.prompt_tokens_estimate, completion_tokens: 0 },
             closed: false,
+            state,
         }
+    }
+
+    pub fn decision_id(&self) -> &str {
+        &self.decision_id
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// When the request arrived (for latency and time to first token).
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The `created` timestamp of the response.
+    pub fn created(&self) -> u64 {
+        self.created
+    }
+
+    /// Id of the model answering (empty before one is).
+    pub fn model_id(&self) -> String {
+        self.chosen.as_ref().map(|m| m.entry.id.clone()).unwrap_or_default()
+    }
+
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// Makes sure the budget covers the most a call to `m` can cost, reserving more when
+    /// needed (the first model, or a pricier fallback). Keys without a budget always pass.
+    pub fn reserve_for(&mut self, m: &Served) -> Result<(), ApiError> {
+        let max_tokens = self.max_tokens.unwrap_or(m.limits.default_max_tokens) as usize;
+        let need = m.entry.cost_usd(self.prompt_bound, max_tokens);
+        let budgets = &self.state.budgets;
+        let topped = match self.reservation.take() {
+            Some(r) if r.amount() >= need => Ok(Some(r)),
+            Some(r) => budgets.top_up(r, need).map(Some),
+            None => budgets.reserve(&self.key_id, need).map_err(|o| (None, o)),
+        };
+        match topped {
+            Ok(r) => {
+                self.reservation = r;
+                Ok(())
+            }
+            Err((kept, o)) => {
+                self.reservation = kept;
+                Err(ApiError::budget_exceeded(format!(
+                    "budget of API key `{}` exhausted: a call to {} may cost up to ${:.6}, ${:.6} of ${:.6} left this period",
+                    self.key_id, m.entry.id, o.needed, o.remaining, o.limit
+                )))
+            }
+        }
+    }
+
+    /// Records one model call (or a model skipped).
+    pub fn attempt(&mut self, model: &str, outcome: AttemptOutcome, error: Option<String>) {
+        self.attempts.push(Attempt { model: model.to_string(), outcome, error });
+    }
+
+    /// The model whose answer the client gets.
+    pub fn answered_by(&mut self, m: Arc<Served>) {
+        self.chosen = Some(m);
+    }
+
+    /// One streamed piece of text (a token, as far as counting goes).
+    pub fn count_delta(&mut self) {
+        self.usage.completion_tokens += 1;
+    }
+
+    /// Final usage: what the upstream reported, with counts it left out filled in from
+    /// our own estimates (`completion_estimate` when it reported no completion tokens).
+    pub fn settle_usage(&mut self, reported: Option<Usage>, completion_estimate: u64) {
+        let u = reported.unwrap_or(self.usage);
+        self.usage = Usage {
+            prompt_tokens: if u.prompt_tokens == 0 { self.usage.prompt_tokens } else { u.prompt_tokens },
+            completion_tokens: if u.completion_tokens == 0 { completion_estimate } else { u.completion_tokens },
+        };
     }
 
     /// The `conductor` object returned to the client.
@@ -80,31 +185,26 @@ impl Ticket {
             "decision_id": self.decision_id,
             "model": self.chosen.as_ref().map(|m| m.entry.id.clone()),
             "requested_model": self.requested_model,
-            "mode": self.plan.mode,
+            "mode": self.plan.mode.as_str(),
             "policy": self.plan.policy,
             "reason": self.plan.reason,
-            "candidates": self.plan.candidates_json(),
+            "candidates": self.plan.candidates,
             "attempts": self.attempts,
         })
     }
 
-    /// Whether this request spends from a budget: then its row must be on disk before the
-    /// answer is complete, so a crash cannot forget spend (see [`Ticket::close_durably`]).
-    pub fn budgeted(&self) -> bool {
-        self.reservation.is_some()
-    }
-
-    /// [`Ticket::close`], then, for budgeted requests, wait until the row is committed.
-    pub async fn close_durably(&mut self, outcome: &str, error: Option<String>) {
-        let budgeted = self.budgeted();
+    /// [`Ticket::close`], then, for budgeted requests, wait until the row is committed, so
+    /// that a crash cannot forget spend the client has seen.
+    pub async fn close_durably(&mut self, outcome: Outcome, error: Option<String>) {
+        let budgeted = self.reservation.is_some();
         self.close(outcome, error);
         if budgeted {
             self.state.books.flush().await;
         }
     }
 
-    /// Books the request: outcome `ok`, `error` or `client_disconnected`.
-    pub fn close(&mut self, outcome: &str, error: Option<String>) {
+    /// Books the request and settles its reservation (once; later calls do nothing).
+    pub fn close(&mut self, outcome: Outcome, error: Option<String>) {
         if self.closed {
             return;
         }
@@ -113,7 +213,8 @@ impl Ticket {
         let (pt, ct) = (self.usage.prompt_tokens as usize, self.usage.completion_tokens as usize);
         let cost = match (&self.chosen, outcome) {
             (Some(m), _) => m.entry.cost_usd(pt, ct),
-            (None, "client_disconnected") => self.reservation.as_ref().map_or(0.0, |r| r.amount()),
+            // Gone before any model answered: the call may still have cost something.
+            (None, Outcome::ClientDisconnected) => self.reservation.as_ref().map_or(0.0, |r| r.amount()),
             (None, _) => 0.0,
         };
         let baseline = self.state.registry.largest().map_or(0.0, |m| m.entry.cost_usd(pt, ct));
@@ -121,12 +222,9 @@ impl Ticket {
             self.state.budgets.settle(r, cost);
         }
         let model_id = self.chosen.as_ref().map(|m| m.entry.id.clone());
-        if let Some(m) = &model_id {
-            if outcome == "ok" {
-                self.state.metrics.completion(m, pt as u64, ct as u64, cost, latency);
-            }
+        if let (Some(m), Outcome::Ok) = (&model_id, outcome) {
+            self.state.metrics.completion(m, pt as u64, ct as u64, cost, latency);
         }
-        let attempts = std::mem::take(&mut self.attempts);
         self.state.books.record(DecisionRow {
             id: self.decision_id.clone(),
             ts_ms: self.ts_ms,
@@ -135,8 +233,8 @@ impl Ticket {
             chosen_model: model_id,
             policy: self.plan.policy.clone(),
             reason: self.plan.reason.clone(),
-            candidates: self.plan.candidates_json(),
-            attempts: json!(attempts),
+            candidates: self.plan.candidates.clone(),
+            attempts: std::mem::take(&mut self.attempts),
             prompt: self.prompt.take(),
             prompt_tokens: pt as u64,
             completion_tokens: ct as u64,
@@ -144,7 +242,7 @@ impl Ticket {
             baseline_cost_usd: baseline,
             latency_ms: latency * 1000.0,
             stream: self.stream,
-            outcome: outcome.to_string(),
+            outcome: outcome.as_str().to_string(),
             error,
         });
     }
@@ -152,6 +250,9 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.close("client_disconnected", Some("client closed the connection before the answer was complete".into()));
+        self.close(
+            Outcome::ClientDisconnected,
+            Some("client closed the connection before the answer was complete".into()),
+        );
     }
 }

@@ -77,9 +77,7 @@ pub fn decision_latency(
         1,
     )?;
     let rows_in_memory = s.train.len() * data.n_models();
-    let dim = router.feature_dim();
-    let x: Vec<Vec<f32>> =
-        router.featurize_batch(&data.texts(), embedder, cache)?.iter().map(|v| v.to_dense(dim)).collect();
+    let x = router.featurize_batch(&data.texts(), embedder, cache)?;
     let mut stored = rows_in_memory;
     let mut i = 0;
     while stored < memory_records {

@@ -198,10 +198,10 @@ pub fn run_eval(
             let x = router.featurize_batch(&d.texts(), embedder, cache)?;
             let mut out = Predicted::default();
             for (xi, row) in x.iter().zip(&d.rows) {
-                let preds = router.predict_sparse(xi, row.prompt_tokens);
+                let (preds, raw) = router.predict_with_raw(xi, row.prompt_tokens);
                 out.p.push(preds.iter().map(|p| p.p_success).collect());
                 out.cost.push(preds.iter().map(|p| p.est_cost_usd).collect());
-                out.raw.push(router.raw_scores(xi));
+                out.raw.push(raw);
             }
             Ok(out)
         };
@@ -214,8 +214,8 @@ pub fn run_eval(
         // Decision time as serving sees it: one prompt at a time, no embedding cache.
         for row in test.rows.iter().take(DECISION_SAMPLE) {
             let t0 = Instant::now();
-            let x = router.featurize_batch(&[row.text.as_str()], embedder, None)?;
-            std::hint::black_box(router.predict_sparse(&x[0], row.prompt_tokens));
+            let x = router.featurize(&row.text, embedder)?;
+            std::hint::black_box(router.predict(&x, row.prompt_tokens));
             g.decision_seconds += t0.elapsed().as_secs_f64();
             g.decisions_timed += 1;
         }

@@ -224,7 +224,7 @@ impl ChatModel {
             let input = Tensor::new(chunk, &self.device)?.unsqueeze(0)?;
             logits = Some(weights.forward(&input, i * PREFILL_CHUNK)?);
         }
-        let mut logits = logits.expect("prompt is never empty: the template always adds text");
+        let mut logits = logits.ok_or_else(|| LocalError::InvalidParams("the rendered prompt is empty".into()))?;
 
         let mut stops = StopMatcher::new(&params.stop);
         let mut detok = IncrementalDecoder::default();

@@ -85,7 +85,11 @@ impl Library {
         if let Some(e) = self.embedder.get() {
             return Ok(e.clone());
         }
-        let spec = self.specs.iter().find(|s| s.arch == Arch::Bert).expect("default library has an embedder");
+        let spec = self
+            .specs
+            .iter()
+            .find(|s| s.arch == Arch::Bert)
+            .ok_or_else(|| LocalError::UnknownModel { id: crate::spec::EMBEDDER_ID.into(), known: self.chat_ids() })?;
         let e = Arc::new(Embedder::load(&spec.file)?);
         let _ = self.embedder.set(e.clone());
         Ok(e)

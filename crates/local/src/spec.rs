@@ -1,6 +1,7 @@
 //! The default library: which files make up each model and what they are.
 //! `scripts/fetch-models.sh` assembles exactly these files (sha256-checked).
 
+use conductor_core::catalog::Tier;
 use std::path::{Path, PathBuf};
 
 /// Model architectures this crate can run from GGUF.
@@ -37,8 +38,8 @@ pub struct ModelSpec {
     /// Context window we serve (may be below the model's trained context where
     /// the runtime caps it).
     pub context_length: usize,
-    /// small | medium | large | embedding
-    pub tier: String,
+    /// Size class of a chat model; `None` for the sentence embedder.
+    pub tier: Option<Tier>,
 }
 
 impl ModelSpec {
@@ -69,18 +70,18 @@ pub const EMBEDDER_ID: &str = "all-MiniLM-L6-v2";
 
 /// The default library, rooted at `dir`.
 pub fn default_specs(dir: &Path) -> Vec<ModelSpec> {
-    let chat = |id: &str, arch, params, quant: &str, file: &str, ctx, tier: &str| ModelSpec {
+    let chat = |id: &str, arch, params, quant: &str, file: &str, ctx, tier: Tier| ModelSpec {
         id: id.into(),
         arch,
         params,
         quant: quant.into(),
         file: dir.join(file),
         context_length: ctx,
-        tier: tier.into(),
+        tier: Some(tier),
     };
     vec![
         // candle's quantized llama precomputes RoPE for 4096 positions, so that is our cap.
-        chat("smollm2-135m", Arch::Llama, 135_000_000, "Q4_1", "SmolLM2-135M-Instruct.Q4_1.gguf", 4096, "small"),
+        chat("smollm2-135m", Arch::Llama, 135_000_000, "Q4_1", "SmolLM2-135M-Instruct.Q4_1.gguf", 4096, Tier::Small),
         chat(
             "qwen2.5-coder-0.5b",
             Arch::Qwen2,
@@ -88,7 +89,7 @@ pub fn default_specs(dir: &Path) -> Vec<ModelSpec> {
             "Q5_0",
             "qwen2.5-coder-0.5b-instruct.gguf",
             32768,
-            "medium",
+            Tier::Medium,
         ),
         chat(
             "qwen2.5-coder-1.5b",
@@ -97,7 +98,7 @@ pub fn default_specs(dir: &Path) -> Vec<ModelSpec> {
             "Q4_K_M",
             "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
             32768,
-            "large",
+            Tier::Large,
         ),
         ModelSpec {
             id: EMBEDDER_ID.into(),
@@ -106,7 +107,7 @@ pub fn default_specs(dir: &Path) -> Vec<ModelSpec> {
             quant: "F32".into(),
             file: dir.join("all-MiniLM-L6-v2"),
             context_length: 256,
-            tier: "embedding".into(),
+            tier: None,
         },
     ]
 }

@@ -65,12 +65,10 @@ pub fn request_body(req: &ChatRequest, stream: bool) -> Value {
         .filter(|m| m.role != Role::System)
         .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
         .collect();
-    let mut body = json!({
-        "model": req.model,
-        "max_tokens": req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-        "messages": messages,
-    });
-    let o = body.as_object_mut().expect("object");
+    let mut o = serde_json::Map::new();
+    o.insert("model".into(), json!(req.model));
+    o.insert("max_tokens".into(), json!(req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)));
+    o.insert("messages".into(), json!(messages));
     if !system.is_empty() {
         o.insert("system".into(), json!(system.join("\n\n")));
     }
@@ -87,7 +85,7 @@ pub fn request_body(req: &ChatRequest, stream: bool) -> Value {
     if stream {
         o.insert("stream".into(), json!(true));
     }
-    body
+    Value::Object(o)
 }
 
 /// Anthropic stop reason → OpenAI finish reason.

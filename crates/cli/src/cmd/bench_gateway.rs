@@ -41,13 +41,28 @@ pub struct GatewayBenchArgs {
     /// Also measure `model: "auto"` (router features + prediction on every request).
     #[arg(long)]
     auto: bool,
+    /// Length of the user prompt in tokens (about 4 characters each); routing cost grows with it.
+    #[arg(long, default_value_t = 8)]
+    prompt_tokens: usize,
 }
 
 /// Key the load generator sends (LiteLLM refuses to start without a master key).
 const BENCH_KEY: &str = "sk-bench-7f3c9a1e5b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a";
 
-const BODY: &str =
-    r#"{"model":"MODEL","messages":[{"role":"user","content":"What is the capital of France?"}],"max_tokens":16}"#;
+const BODY: &str = r#"{"model":"MODEL","messages":[{"role":"user","content":"PROMPT"}],"max_tokens":16}"#;
+
+/// A prompt of about `tokens` tokens (4 characters each) of plain words.
+fn prompt(tokens: usize) -> String {
+    const WORDS: [&str; 8] = ["What", "is", "the", "capital", "of", "France", "and", "why?"];
+    let mut s = String::new();
+    let mut i = 0;
+    while s.len() < tokens.max(1) * 4 {
+        s.push_str(WORDS[i % WORDS.len()]);
+        s.push(' ');
+        i += 1;
+    }
+    s.trim_end().to_string()
+}
 
 const UPSTREAM_RESPONSE: &str = r#"{"id":"chatcmpl-static","object":"chat.completion","created":1,"model":"static","choices":[{"index":0,"message":{"role":"assistant","content":"Paris."},"finish_reason":"stop"}],"usage":{"prompt_tokens":14,"completion_tokens":2,"total_tokens":16}}"#;
 
@@ -142,10 +157,10 @@ struct Conn {
 }
 
 impl Conn {
-    async fn open(addr: &str, path: &str, model: &str) -> anyhow::Result<Conn> {
+    async fn open(addr: &str, path: &str, model: &str, prompt_tokens: usize) -> anyhow::Result<Conn> {
         let s = TcpStream::connect(addr).await?;
         s.set_nodelay(true)?;
-        let body = BODY.replace("MODEL", model);
+        let body = BODY.replace("MODEL", model).replace("PROMPT", &prompt(prompt_tokens));
         let req = format!(
             "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\nauthorization: Bearer {BENCH_KEY}\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
@@ -168,6 +183,9 @@ struct Result1 {
     p50_ms: f64,
     p99_ms: f64,
     rps: f64,
+    /// Latency percentiles of the requests made under the concurrent load.
+    loaded_p50_ms: f64,
+    loaded_p99_ms: f64,
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -175,7 +193,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn measure(addr: &str, path: &str, model: &str, a: &GatewayBenchArgs) -> anyhow::Result<Result1> {
-    let mut c = Conn::open(addr, path, model).await?;
+    let mut c = Conn::open(addr, path, model, a.prompt_tokens).await?;
     for _ in 0..100 {
         c.call().await?; // warm-up
     }
@@ -190,23 +208,36 @@ async fn measure(addr: &str, path: &str, model: &str, a: &GatewayBenchArgs) -> a
     let deadline = Instant::now() + Duration::from_secs_f64(a.seconds);
     let mut tasks = Vec::new();
     for _ in 0..a.concurrency {
-        let mut c = Conn::open(addr, path, model).await?;
+        let mut c = Conn::open(addr, path, model, a.prompt_tokens).await?;
         let done = done.clone();
         tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
             while Instant::now() < deadline {
+                let t = Instant::now();
                 if c.call().await.is_err() {
                     break;
                 }
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 done.fetch_add(1, Ordering::Relaxed);
             }
+            lat
         }));
     }
     let t = Instant::now();
+    let mut loaded = Vec::new();
     for t in tasks {
-        t.await?;
+        loaded.extend(t.await?);
     }
     let rps = done.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64();
-    Ok(Result1 { p50_ms: pct(&lat, 0.5), p99_ms: pct(&lat, 0.99), rps })
+    loaded.sort_by(f64::total_cmp);
+    anyhow::ensure!(!loaded.is_empty(), "no request succeeded under load");
+    Ok(Result1 {
+        p50_ms: pct(&lat, 0.5),
+        p99_ms: pct(&lat, 0.99),
+        rps,
+        loaded_p50_ms: pct(&loaded, 0.5),
+        loaded_p99_ms: pct(&loaded, 0.99),
+    })
 }
 
 struct Kill(Child);
@@ -277,26 +308,28 @@ pub fn run(a: GatewayBenchArgs) -> anyhow::Result<()> {
     let upstream = rt.block_on(static_upstream())?;
     let path = "/v1/chat/completions";
     println!(
-        "gateway overhead benchmark: {} sequential requests (latency), {} connections × {:.0} s (throughput), loopback",
-        a.requests, a.concurrency, a.seconds
+        "gateway overhead benchmark: {} sequential requests (latency), {} connections × {:.0} s (throughput and loaded latency), {}-token prompt, loopback",
+        a.requests, a.concurrency, a.seconds, a.prompt_tokens
     );
     let direct = rt.block_on(measure(&upstream, path, "static", &a))?;
     let mut rows: Vec<(String, Result1)> = vec![("direct (no proxy)".into(), direct)];
     let header = || {
         println!(
-            "{:<24} {:>10} {:>10} {:>14} {:>14} {:>12}",
-            "target", "p50 ms", "p99 ms", "p50 added ms", "p99 added ms", "req/s"
+            "{:<24} {:>10} {:>10} {:>14} {:>14} {:>12} {:>16} {:>16}",
+            "target", "p50 ms", "p99 ms", "p50 added ms", "p99 added ms", "req/s", "loaded p50 ms", "loaded p99 ms"
         )
     };
     let row = |name: &str, r: &Result1| {
         println!(
-            "{:<24} {:>10.3} {:>10.3} {:>14.3} {:>14.3} {:>12.0}",
+            "{:<24} {:>10.3} {:>10.3} {:>14.3} {:>14.3} {:>12.0} {:>16.3} {:>16.3}",
             name,
             r.p50_ms,
             r.p99_ms,
             r.p50_ms - direct.p50_ms,
             r.p99_ms - direct.p50_ms,
-            r.rps
+            r.rps,
+            r.loaded_p50_ms,
+            r.loaded_p99_ms
         )
     };
     header();
@@ -315,15 +348,15 @@ pub fn run(a: GatewayBenchArgs) -> anyhow::Result<()> {
         let (_l, addr) = start_litellm(&a.litellm, &upstream, &dir)?;
         // The first requests are slow while LiteLLM warms up.
         rt.block_on(async {
-            let mut c = Conn::open(&addr, path, "static").await?;
+            let mut c = Conn::open(&addr, path, "static", a.prompt_tokens).await?;
             for _ in 0..50 {
                 c.call().await?;
             }
             anyhow::Ok(())
         })?;
-        rows.push(("litellm proxy".into(), rt.block_on(measure(&addr, path, "static", &a))?));
-        let last = rows.last().expect("row");
-        row(&last.0, &last.1);
+        let r = rt.block_on(measure(&addr, path, "static", &a))?;
+        row("litellm proxy", &r);
+        rows.push(("litellm proxy".into(), r));
     } else {
         eprintln!(
             "LiteLLM not found at {} — install with `pip install 'litellm[proxy]'` and pass --litellm",

@@ -62,7 +62,7 @@ pub fn models(a: ModelsArgs) -> anyhow::Result<()> {
             .specs()
             .iter()
             .map(|s| serde_json::json!({"id": s.id, "arch": s.arch, "params": s.params, "quant": s.quant,
-                "tier": s.tier, "context_length": s.context_length, "file": s.file, "file_size": s.file_size(), "present": s.present()}))
+                "tier": s.tier.map_or("embedding", |t| t.as_str()), "context_length": s.context_length, "file": s.file, "file_size": s.file_size(), "present": s.present()}))
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
@@ -79,7 +79,7 @@ pub fn models(a: ModelsArgs) -> anyhow::Result<()> {
             s.arch.as_str(),
             s.params as f64 / 1e6,
             s.quant,
-            s.tier,
+            s.tier.map_or("embedding", |t| t.as_str()),
             s.context_length,
             human_bytes(s.file_size()),
             status

@@ -2,6 +2,8 @@
 //! savings versus always using the largest model, and an export of feedback as records
 //! (the JSONL format the lab trains on).
 
+use conductor_core::jsonl::Appender;
+use conductor_core::records::Record;
 use conductor_gateway::books::{Reader, SpendBy};
 use std::io::Write;
 use std::path::PathBuf;
@@ -55,22 +57,22 @@ pub fn run(args: LogsArgs) -> anyhow::Result<()> {
         LogsCommand::Recent { limit, json } => {
             for d in r.recent(limit)? {
                 if json {
-                    writeln!(out, "{d}")?;
+                    writeln!(out, "{}", serde_json::to_string(&d)?)?;
                 } else {
                     writeln!(
                         out,
                         "{}  {}  key={}  {} -> {}  {}  tokens={}+{}  ${:.6}  {:.0} ms  [{}]",
-                        d["ts_ms"],
-                        d["id"].as_str().unwrap_or(""),
-                        d["key_id"].as_str().unwrap_or(""),
-                        d["requested_model"].as_str().unwrap_or(""),
-                        d["chosen_model"].as_str().unwrap_or("-"),
-                        d["outcome"].as_str().unwrap_or(""),
-                        d["prompt_tokens"],
-                        d["completion_tokens"],
-                        d["cost_usd"].as_f64().unwrap_or(0.0),
-                        d["latency_ms"].as_f64().unwrap_or(0.0),
-                        d["reason"].as_str().unwrap_or(""),
+                        d.ts_ms,
+                        d.id,
+                        d.key_id,
+                        d.requested_model,
+                        d.chosen_model.as_deref().unwrap_or("-"),
+                        d.outcome,
+                        d.prompt_tokens,
+                        d.completion_tokens,
+                        d.cost_usd,
+                        d.latency_ms,
+                        d.reason,
                     )?;
                 }
             }
@@ -89,11 +91,7 @@ pub fn run(args: LogsArgs) -> anyhow::Result<()> {
                 writeln!(
                     out,
                     "{:<28} {:>9} {:>12} {:>12} {:>14.6}",
-                    g["group"].as_str().unwrap_or(""),
-                    g["requests"],
-                    g["prompt_tokens"],
-                    g["completion_tokens"],
-                    g["cost_usd"].as_f64().unwrap_or(0.0)
+                    g.group, g.requests, g.prompt_tokens, g.completion_tokens, g.cost_usd
                 )?;
             }
         }
@@ -107,28 +105,28 @@ pub fn run(args: LogsArgs) -> anyhow::Result<()> {
             writeln!(out, "saved:                       ${saved:.6} ({pct:.1}%)")?;
         }
         LogsCommand::Export { out: path } => {
-            let mut w: Box<dyn Write> = match &path {
-                Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
-                None => Box::new(std::io::stdout()),
+            let mut w = match &path {
+                Some(p) => Appender::create(p)?,
+                None => Appender::stdout(),
             };
             let mut n = 0;
             for f in r.feedback()? {
                 let (Some(prompt), Some(model)) = (f.prompt, f.model) else { continue };
-                let rec = serde_json::json!({
-                    "prompt_id": format!("gateway/{}", f.decision_id),
-                    "dataset": "gateway",
-                    "prompt": prompt,
-                    "model": model,
-                    "score": f.score,
-                    "prompt_tokens": f.prompt_tokens,
-                    "completion_tokens": f.completion_tokens,
-                    "cost_usd": f.cost_usd,
-                    "latency_ms": f.latency_ms,
-                });
-                writeln!(w, "{rec}")?;
+                w.push(&Record {
+                    prompt_id: format!("gateway/{}", f.decision_id),
+                    dataset: "gateway".into(),
+                    prompt,
+                    model,
+                    score: f.score,
+                    prompt_tokens: Some(f.prompt_tokens as usize),
+                    completion_tokens: Some(f.completion_tokens as usize),
+                    cost_usd: Some(f.cost_usd),
+                    latency_ms: Some(f.latency_ms),
+                    ..Default::default()
+                })?;
                 n += 1;
             }
-            w.flush()?;
+            w.finish()?;
             if path.is_some() {
                 eprintln!("exported {n} records");
             }

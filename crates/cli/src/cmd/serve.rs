@@ -28,7 +28,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => Config::default(),
     };
     if let Some(l) = args.listen {
-        config.server.listen = l;
+        config.server.listen = l
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--listen {l}: expected host:port with a numeric IP, e.g. 127.0.0.1:8080"))?;
     }
     if let Some(b) = args.books {
         config.books.path = b;

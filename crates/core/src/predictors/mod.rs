@@ -130,17 +130,17 @@ pub struct FitData<'a> {
 /// Fits `kind` on the training split, choosing its hyper-parameter (and, for `Auto`, the
 /// method itself) by Brier score on the validation split. Returns the chosen predictor and
 /// a description of the choice.
-pub fn fit_with_validation(kind: PredictorKind, d: &FitData) -> (AnyPredictor, String) {
+pub fn fit_with_validation(kind: PredictorKind, d: &FitData) -> anyhow::Result<(AnyPredictor, String)> {
     let kinds: &[PredictorKind] =
         if kind == PredictorKind::Auto { &PredictorKind::CONCRETE } else { std::slice::from_ref(&kind) };
     let mut best: Option<(f64, AnyPredictor, String)> = None;
     for &k in kinds {
-        let (b, p, desc) = fit_one(k, d);
+        let (b, p, desc) = fit_one(k, d)?;
         if best.as_ref().is_none_or(|(bb, _, _)| b < *bb) {
             best = Some((b, p, desc));
         }
     }
-    let (_, p, d) = best.expect("at least one predictor kind is tried");
+    let (_, p, d) = best.ok_or_else(|| anyhow::anyhow!("no predictor kind to fit"))?;
     if kind == PredictorKind::Auto {
         let chosen = match &p {
             AnyPredictor::Knn(_) => "knn",
@@ -148,16 +148,16 @@ pub fn fit_with_validation(kind: PredictorKind, d: &FitData) -> (AnyPredictor, S
             AnyPredictor::Mf(_) => "mf",
             AnyPredictor::Mean(_) => "mean",
         };
-        return (p, format!("auto → {chosen} {d}"));
+        return Ok((p, format!("auto → {chosen} {d}")));
     }
-    (p, d)
+    Ok((p, d))
 }
 
 /// One concrete method with its hyper-parameter chosen on validation: (val Brier, predictor, description).
-fn fit_one(kind: PredictorKind, d: &FitData) -> (f64, AnyPredictor, String) {
+fn fit_one(kind: PredictorKind, d: &FitData) -> anyhow::Result<(f64, AnyPredictor, String)> {
     let FitData { x_train, y_train, dim, n_models, seed, .. } = *d;
     let candidates: Vec<(AnyPredictor, String)> = match kind {
-        PredictorKind::Knn => return fit_knn_with_validation(d),
+        PredictorKind::Knn => return Ok(fit_knn_with_validation(d)),
         PredictorKind::Auto => unreachable!("fit_with_validation expands auto into concrete kinds"),
         PredictorKind::LogReg => logreg::L2_GRID
             .iter()
@@ -181,7 +181,7 @@ fn fit_one(kind: PredictorKind, d: &FitData) -> (f64, AnyPredictor, String) {
             best = Some((b, p, format!("{desc} (val Brier {b:.4})")));
         }
     }
-    best.expect("every predictor kind has at least one candidate")
+    best.ok_or_else(|| anyhow::anyhow!("{kind}: no hyper-parameter candidates"))
 }
 
 /// kNN's k is chosen with a single similarity search per validation prompt.
@@ -248,7 +248,7 @@ pub(crate) mod tests {
     fn validation_selection_picks_a_candidate() {
         let (x, y, dim) = toy();
         for kind in [PredictorKind::Knn, PredictorKind::LogReg, PredictorKind::Mf] {
-            let (p, desc) = fit_with_validation(kind, &split(&x, &y, dim));
+            let (p, desc) = fit_with_validation(kind, &split(&x, &y, dim)).unwrap();
             assert!(desc.contains("val Brier"));
             check_learns(&p, &x);
         }
@@ -258,12 +258,12 @@ pub(crate) mod tests {
     #[test]
     fn auto_keeps_the_method_with_the_lowest_validation_brier() {
         let (x, y, dim) = toy();
-        let (p, desc) = fit_with_validation(PredictorKind::Auto, &split(&x, &y, dim));
+        let (p, desc) = fit_with_validation(PredictorKind::Auto, &split(&x, &y, dim)).unwrap();
         check_learns(&p, &x);
         assert!(desc.starts_with("auto → "), "{desc}");
         let auto_brier = brier(&x[80..].iter().map(|v| p.predict(v)).collect::<Vec<_>>(), &y[80..]);
         for kind in PredictorKind::CONCRETE {
-            let (q, _) = fit_with_validation(kind, &split(&x, &y, dim));
+            let (q, _) = fit_with_validation(kind, &split(&x, &y, dim)).unwrap();
             let b = brier(&x[80..].iter().map(|v| q.predict(v)).collect::<Vec<_>>(), &y[80..]);
             assert!(auto_brier <= b + 1e-12, "auto {auto_brier} worse than {kind} {b}");
         }

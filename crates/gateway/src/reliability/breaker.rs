@@ -32,9 +32,15 @@ impl Breaker {
         Breaker { state: Mutex::new(State::Closed { failures: 0 }), threshold: threshold.max(1), cooldown }
     }
 
+    /// Whether the breaker is closed (normal operation). A pure predicate: use it for
+    /// decisions that must not change state, such as whether to retry.
+    pub fn is_closed(&self) -> bool {
+        matches!(*self.state.lock().unwrap_or_else(|p| p.into_inner()), State::Closed { .. })
+    }
+
     /// May a request go to this model now? Moving from open to half-open admits exactly
-    /// one caller (the probe).
-    pub fn allow(&self) -> bool {
+    /// one caller (the probe), so call this once per request, right before calling.
+    pub fn try_acquire(&self) -> bool {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match *s {
             State::Closed { .. } => true,
@@ -80,17 +86,32 @@ mod tests {
     fn opens_after_threshold_and_probes_after_cooldown() {
         let b = Breaker::new(2, Duration::from_millis(50));
         b.failure();
-        assert!(b.allow());
+        assert!(b.try_acquire());
         b.failure();
-        assert!(!b.allow(), "open");
+        assert!(!b.try_acquire(), "open");
         std::thread::sleep(Duration::from_millis(60));
         // Cooldown over: the next caller is the probe, the one after it waits.
-        assert!(b.allow());
-        assert!(!b.allow());
+        assert!(b.try_acquire());
+        assert!(!b.try_acquire());
         b.success();
-        assert!(b.allow());
+        assert!(b.try_acquire());
         let b = Breaker::new(1, Duration::from_secs(3600));
         b.failure();
-        assert!(!b.allow());
+        assert!(!b.try_acquire());
+    }
+
+    #[test]
+    fn asking_whether_to_retry_does_not_use_up_the_probe() {
+        let b = Breaker::new(1, Duration::from_millis(20));
+        b.failure();
+        std::thread::sleep(Duration::from_millis(30));
+        // A retry check on an open breaker whose cooldown is over must leave the probe for
+        // the next request (the old retry condition called the state-changing check).
+        for _ in 0..3 {
+            assert!(!b.is_closed());
+        }
+        assert_eq!(b.gauge(), 1, "still open: nobody has taken the probe");
+        assert!(b.try_acquire(), "the probe is still available");
+        assert_eq!(b.gauge(), 2);
     }
 }

@@ -47,10 +47,6 @@ impl Queue {
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
     }
-
-    pub fn in_flight(&self, concurrency: usize) -> usize {
-        concurrency.saturating_sub(self.sem.available_permits())
-    }
 }
 
 #[cfg(test)]

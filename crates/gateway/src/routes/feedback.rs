@@ -3,12 +3,11 @@
 //! at once, so the next similar prompt is routed with it. A key may only rate decisions
 //! it made (others get 404).
 
-use super::body_error;
+use super::read_body;
 use crate::books::BooksError;
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header::AUTHORIZATION, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,11 +24,7 @@ struct FeedbackBody {
     score: f64,
 }
 
-pub async fn handler(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+pub async fn handler(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     let resp = match handle(&state, headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -38,13 +33,9 @@ pub async fn handler(
     resp
 }
 
-async fn handle(
-    state: &AppState,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+async fn handle(state: &AppState, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let key = state.keys.authenticate(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()))?;
-    let body = body.map_err(body_error)?;
+    let body = read_body(state, body).await?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("invalid_body", "request body is not valid UTF-8"))?;
     let fb: FeedbackBody = serde_json::from_str(text).map_err(|e| {
@@ -69,7 +60,7 @@ async fn handle(
     })?;
     state.metrics.feedback();
     let applied = match (&target.prompt, &target.chosen_model) {
-        (Some(p), Some(m)) => match state.router.add_feedback(p, m, fb.score) {
+        (Some(p), Some(m)) => match state.router.learn(p, m, fb.score).await {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!("feedback stored but not applied to the router: {e:#}");

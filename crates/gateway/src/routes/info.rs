@@ -2,6 +2,7 @@
 //! 404/405 for everything else.
 
 use crate::error::ApiError;
+use crate::metrics::esc;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 const AUTO_MODELS: [&str; 4] = ["auto", "auto:quality", "auto:cost", "auto:threshold"];
 
 pub async fn models(State(state): State<Arc<AppState>>) -> Response {
-    let created = super::chat::now_secs();
+    let created = crate::ticket::now_secs();
     let mut data: Vec<ModelObject> = AUTO_MODELS
         .iter()
         .map(|id| ModelObject { id: id.to_string(), object: "model".into(), created, owned_by: "conductor".into() })
@@ -45,16 +46,17 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let mut extra = String::new();
     extra.push_str("# HELP conductor_circuit_state Circuit breaker per model (0 closed, 1 open, 2 half-open).\n# TYPE conductor_circuit_state gauge\n");
     for m in state.registry.all() {
-        let _ = writeln!(extra, "conductor_circuit_state{{model=\"{}\"}} {}", m.entry.id, m.breaker.gauge());
+        let _ = writeln!(extra, "conductor_circuit_state{{model=\"{}\"}} {}", esc(&m.entry.id), m.breaker.gauge());
     }
     extra.push_str(
         "# HELP conductor_queue_waiting Requests waiting for a model.\n# TYPE conductor_queue_waiting gauge\n",
     );
     for m in state.registry.all() {
-        let _ = writeln!(extra, "conductor_queue_waiting{{model=\"{}\"}} {}", m.entry.id, m.queue.waiting());
+        let _ = writeln!(extra, "conductor_queue_waiting{{model=\"{}\"}} {}", esc(&m.entry.id), m.queue.waiting());
     }
     extra.push_str("# HELP conductor_budget_spent_usd Spend of each budgeted key this period.\n# TYPE conductor_budget_spent_usd gauge\n");
     for (k, spent, reserved, limit) in state.budgets.snapshot() {
+        let k = esc(&k);
         let _ = writeln!(extra, "conductor_budget_spent_usd{{key=\"{k}\"}} {spent}");
         let _ = writeln!(extra, "conductor_budget_reserved_usd{{key=\"{k}\"}} {reserved}");
         let _ = writeln!(extra, "conductor_budget_limit_usd{{key=\"{k}\"}} {limit}");

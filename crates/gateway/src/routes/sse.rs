@@ -1,60 +1,46 @@
 //! The streaming half of `/v1/chat/completions`: OpenAI's SSE format (`data: {chunk}`,
 //! a final chunk with `finish_reason`, an optional usage chunk, then `data: [DONE]`).
 //! An upstream failure after the first token cannot be hidden any more; it is sent as
-//! an `{"error": ...}` event, which the OpenAI SDKs raise as an exception.
+//! an `{"error": ...}` event, which the OpenAI SDKs raise as an exception. Breaker and
+//! error bookkeeping happen in [`crate::dispatch::Started`]; this file only formats.
 
 use crate::dispatch::Started;
 use crate::error::ApiError;
-use crate::reliability::queue::Slot;
-use crate::ticket::Ticket;
+use crate::ticket::{Outcome, Ticket};
 use axum::body::{Body, Bytes};
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use conductor_providers::openai_wire::{ChatCompletionChunk, ChunkChoice, Delta, WireUsage};
-use conductor_providers::{EventStream, ProviderError, StreamEvent};
-use futures::StreamExt;
+use conductor_providers::StreamEvent;
 use serde_json::Value;
 
 struct Sse {
     ticket: Ticket,
-    first: Option<StreamEvent>,
-    rest: EventStream,
-    _slot: Slot,
-    deadline: tokio::time::Instant,
+    started: Started,
     id: String,
-    created: u64,
     model: String,
     include_usage: bool,
     sent_role: bool,
     done: bool,
-    text_len: usize,
 }
 
 impl Sse {
-    fn chunk(&self, delta: Delta, finish: Option<String>, conductor: Option<Value>) -> String {
+    fn chunk(&self, choices: Vec<ChunkChoice>, usage: Option<Value>, conductor: Option<Value>) -> String {
         let c = ChatCompletionChunk {
             id: self.id.clone(),
             object: "chat.completion.chunk".into(),
-            created: self.created,
+            created: self.ticket.created(),
             model: self.model.clone(),
-            choices: vec![ChunkChoice { index: 0, delta, finish_reason: finish, logprobs: None }],
-            usage: self.include_usage.then_some(Value::Null),
+            choices,
+            usage,
             conductor,
         };
         format!("data: {}\n\n", serde_json::to_string(&c).unwrap_or_default())
     }
 
-    fn fail(&mut self, e: ProviderError) -> String {
-        if let Some(m) = &self.ticket.chosen {
-            self.ticket.state.metrics.error(&m.entry.id, e.kind());
-            if e.is_model_fault() {
-                m.breaker.failure();
-            }
-        }
-        let err = ApiError::from_provider(&self.model, &e);
-        self.ticket.close("error", Some(err.message.clone()));
-        self.done = true;
-        format!("data: {}\n\n", serde_json::to_string(&err.envelope()).unwrap_or_default())
+    fn delta(&self, delta: Delta, finish: Option<String>, conductor: Option<Value>) -> String {
+        let usage = self.include_usage.then_some(Value::Null);
+        self.chunk(vec![ChunkChoice { index: 0, delta, finish_reason: finish, logprobs: None }], usage, conductor)
     }
 
     async fn next_bytes(&mut self) -> Option<String> {
@@ -64,76 +50,52 @@ impl Sse {
         if !self.sent_role {
             self.sent_role = true;
             let meta = self.ticket.meta();
-            return Some(self.chunk(
-                Delta { role: Some("assistant".into()), content: Some(String::new()) },
-                None,
-                Some(meta),
-            ));
+            let role = Delta { role: Some("assistant".into()), content: Some(String::new()) };
+            return Some(self.delta(role, None, Some(meta)));
         }
-        let ev = match self.first.take() {
-            Some(ev) => Some(Ok(ev)),
-            None => match tokio::time::timeout_at(self.deadline, self.rest.next()).await {
-                Ok(ev) => ev,
-                Err(_) => Some(Err(ProviderError::Timeout("stream exceeded the total time limit".into()))),
-            },
-        };
+        let ev = self.started.next().await;
         match ev {
             Some(Ok(StreamEvent::Delta(text))) => {
-                self.text_len += text.len();
-                self.ticket.usage.completion_tokens += 1;
-                Some(self.chunk(Delta { role: None, content: Some(text) }, None, None))
+                self.ticket.count_delta();
+                Some(self.delta(Delta { role: None, content: Some(text) }, None, None))
             }
             Some(Ok(StreamEvent::Finish { finish_reason, usage })) => {
-                let counted = self.ticket.usage;
-                let u = usage.unwrap_or(counted);
-                self.ticket.usage = crate::routes::chat::fix_usage(u, counted.prompt_tokens, counted.completion_tokens);
-                let mut out = self.chunk(Delta::default(), Some(finish_reason), None);
+                // Without a reported count, each streamed piece counts as one token.
+                let counted = self.ticket.usage().completion_tokens;
+                self.ticket.settle_usage(usage, counted);
+                let mut out = self.delta(Delta::default(), Some(finish_reason), None);
                 if self.include_usage {
-                    let c = ChatCompletionChunk {
-                        id: self.id.clone(),
-                        object: "chat.completion.chunk".into(),
-                        created: self.created,
-                        model: self.model.clone(),
-                        choices: vec![],
-                        usage: Some(
-                            serde_json::to_value(WireUsage::new(
-                                self.ticket.usage.prompt_tokens,
-                                self.ticket.usage.completion_tokens,
-                            ))
-                            .unwrap_or_default(),
-                        ),
-                        conductor: None,
-                    };
-                    out.push_str(&format!("data: {}\n\n", serde_json::to_string(&c).unwrap_or_default()));
+                    let u = self.ticket.usage();
+                    let usage = serde_json::to_value(WireUsage::new(u.prompt_tokens, u.completion_tokens)).ok();
+                    out.push_str(&self.chunk(vec![], usage, None));
                 }
                 out.push_str("data: [DONE]\n\n");
                 // Booked before [DONE] leaves, so feedback can follow at once (and, for a
                 // budgeted key, the spend is on disk before the client has its answer).
-                self.ticket.close_durably("ok", None).await;
+                self.ticket.close_durably(Outcome::Ok, None).await;
                 self.done = true;
                 Some(out)
             }
-            Some(Err(e)) => Some(self.fail(e)),
-            None => Some(self.fail(ProviderError::StreamCut("stream ended without a finish".into()))),
+            Some(Err(e)) => {
+                let err = ApiError::from_provider(&self.model, &e);
+                self.ticket.close(Outcome::Error, Some(err.message.clone()));
+                self.done = true;
+                Some(format!("data: {}\n\n", serde_json::to_string(&err.envelope()).unwrap_or_default()))
+            }
+            None => None,
         }
     }
 }
 
 pub fn respond(ticket: Ticket, started: Started, include_usage: bool) -> Response {
-    let model = ticket.chosen.as_ref().map(|m| m.entry.id.clone()).unwrap_or_default();
     let st = Sse {
-        id: format!("chatcmpl-{}", ticket.decision_id),
-        created: super::chat::now_secs(),
-        model,
+        id: format!("chatcmpl-{}", ticket.decision_id()),
+        model: ticket.model_id(),
         include_usage,
         ticket,
-        first: Some(started.first),
-        rest: started.rest,
-        _slot: started.slot,
-        deadline: started.deadline,
+        started,
         sent_role: false,
         done: false,
-        text_len: 0,
     };
     let body = futures::stream::unfold(st, |mut st| async move {
         st.next_bytes().await.map(|s| (Ok::<Bytes, std::convert::Infallible>(Bytes::from(s)), st))

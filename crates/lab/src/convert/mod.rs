@@ -61,8 +61,7 @@ pub(crate) fn record(
         score,
         prompt_tokens: Some(conductor_core::tokens::estimate_tokens(prompt)),
         completion_tokens: Some(completion_tokens),
-        cost_usd: None,
-        latency_ms: None,
+        ..Default::default()
     }
 }
 

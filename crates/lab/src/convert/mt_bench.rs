@@ -6,22 +6,10 @@
 use super::{contamination, record, Converted};
 use conductor_core::tokens::estimate_tokens;
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::path::Path;
 
 fn read_jsonl(path: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
-    let f = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line?;
-        if !line.trim().is_empty() {
-            out.push(
-                serde_json::from_str(&line)
-                    .map_err(|e| anyhow::anyhow!("{}:{}: not JSON: {e}", path.display(), i + 1))?,
-            );
-        }
-    }
-    Ok(out)
+    Ok(conductor_core::jsonl::read(path)?)
 }
 
 /// The assistant's answer quoted in a judge prompt (the last one, for multi-turn judging).

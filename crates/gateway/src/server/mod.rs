@@ -2,6 +2,8 @@
 //! persisted feedback into it, bind, serve until a signal, then finish in-flight
 //! requests (streams included) for up to `server.shutdown_grace_secs` and flush the books.
 
+mod connections;
+
 use crate::books::{Books, Reader};
 use crate::budget::Budgets;
 use crate::config::Config;
@@ -12,7 +14,6 @@ use crate::routes;
 use crate::routing::LiveRouter;
 use crate::state::AppState;
 use anyhow::Context;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router as HttpRouter;
 use conductor_core::embedder::TextEmbedder;
@@ -24,7 +25,6 @@ use std::time::Duration;
 
 /// The HTTP routes over a ready state.
 pub fn app(state: Arc<AppState>) -> HttpRouter {
-    let limit = state.config.server.max_body_bytes;
     HttpRouter::new()
         .route(routes::chat::ROUTE, post(routes::chat::handler))
         .route(routes::feedback::ROUTE, post(routes::feedback::handler))
@@ -33,7 +33,6 @@ pub fn app(state: Arc<AppState>) -> HttpRouter {
         .route("/metrics", get(routes::info::metrics))
         .fallback(routes::info::not_found)
         .method_not_allowed_fallback(routes::info::method_not_allowed)
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
 
@@ -59,11 +58,7 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
     let (books, writer) = Books::open(&config.books.path).context("opening the books (config key `books.path`)")?;
     let reader = Reader::open(&config.books.path)?;
 
-    let feature_kind: FeatureKind = config
-        .router
-        .features
-        .parse()
-        .map_err(|e: anyhow::Error| anyhow::anyhow!("config key `router.features`: {e}"))?;
+    let feature_kind = config.router.features;
     let (router, source) = match (&config.router.artifact, default_local_router(&config)) {
         (Some(p), _) => (
             Router::load(p).with_context(|| format!("config key `router.artifact`: {}", p.display()))?,
@@ -81,12 +76,16 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
     } else {
         None
     };
-    let live = LiveRouter::new(router, embedder, source);
+    let workers = match config.router.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let live = LiveRouter::new(router, embedder, source, workers, config.router.queue)?;
     // Replay feedback so a restart keeps what the router learned.
     let mut replayed = 0;
     for f in reader.feedback()? {
         if let (Some(p), Some(m)) = (&f.prompt, &f.model) {
-            if live.add_feedback(p, m, f.score).is_ok() {
+            if live.learn_now(p, m, f.score).is_ok() {
                 replayed += 1;
             }
         }
@@ -111,20 +110,27 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_bound: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
-    let listen: SocketAddr = config.server.listen.parse().context("config key `server.listen`")?;
+    let listen = config.server.listen;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let (state, writer) = build(config)?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     on_bound(listener.local_addr()?);
 
+    let s = &state.config.server;
+    let limits = connections::Limits {
+        max_connections: s.max_connections,
+        header_timeout: Duration::from_millis(s.header_timeout_ms),
+        idle_timeout: Duration::from_millis(s.idle_timeout_ms),
+    };
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app(state.clone())).with_graceful_shutdown(async move {
+    tokio::spawn(async move {
         shutdown.await;
         let _ = tx.send(true);
     });
+    let server = connections::serve(listener, app(state.clone()), limits, rx.clone());
     let mut rx2 = rx.clone();
     tokio::select! {
-        r = server => r.context("server failed")?,
+        _ = server => {},
         _ = async move {
             let _ = rx2.wait_for(|v| *v).await;
             tokio::time::sleep(grace).await;

@@ -1,0 +1,135 @@
+//! From a request to a ranked list of models. `model: "auto"` (or `auto:<policy>`, or
+//! the `conductor` body field) asks the router: features → per-model predicted success
+//! and cost → the policy's ranking, which is also the fallback order. A concrete model
+//! id skips the router and goes straight there (no fallback: the client chose).
+
+mod live;
+
+pub use live::{LiveRouter, RoutingError};
+
+use crate::error::ApiError;
+use crate::keys::KeyInfo;
+use crate::registry::Registry;
+use axum::http::StatusCode;
+use conductor_core::policy::{decide, Constraints, Policy};
+use conductor_core::router::Prediction;
+
+/// Where the client asked a request to go (parsed once, at the edge: see `request.rs`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// Let the router choose under this policy and these limits.
+    Auto { policy: Policy, constraints: Constraints },
+    /// This model id, as the client named it.
+    Direct(String),
+}
+
+/// Everything the router needs to decide one request.
+pub struct RoutingRequest<'a> {
+    pub key: &'a KeyInfo,
+    pub target: &'a Target,
+    /// The text the router reads (see `ChatInput::routing_text`).
+    pub text: &'a str,
+    pub prompt_tokens: usize,
+}
+
+/// Whether the router chose or the client did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Auto,
+    Direct,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::Direct => "direct",
+        }
+    }
+}
+
+/// What the router decided for one request.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub mode: Mode,
+    /// Policy in words, e.g. `threshold:0.7` or `direct`.
+    pub policy: String,
+    pub reason: String,
+    /// Models to try, in order.
+    pub ranked: Vec<String>,
+    /// Every served candidate's prediction (empty for a direct request).
+    pub candidates: Vec<Prediction>,
+}
+
+fn policy_name(p: &Policy) -> String {
+    match p {
+        Policy::MaxQuality => "quality".into(),
+        Policy::CostTradeoff { lambda } => format!("cost:{lambda}"),
+        Policy::Threshold { tau } => format!("threshold:{tau}"),
+    }
+}
+
+/// Decides which models to try for a request.
+pub async fn plan(registry: &Registry, router: &LiveRouter, req: RoutingRequest<'_>) -> Result<Plan, ApiError> {
+    let key = req.key;
+    let (policy, constraints) = match req.target {
+        Target::Direct(model) => return direct(registry, key, model),
+        Target::Auto { policy, constraints } => (policy, constraints),
+    };
+    // Only models served here (an artifact may know more) and allowed for this key.
+    let allowed: Vec<String> = registry
+        .all()
+        .iter()
+        .map(|m| m.entry.id.clone())
+        .filter(|id| key.may_use(id))
+        .filter(|id| constraints.allowed_models.as_ref().is_none_or(|a| a.contains(id)))
+        .collect();
+    if allowed.is_empty() {
+        return Err(ApiError::forbidden(format!("API key `{}` may not use any served model", key.id)));
+    }
+    let preds = router.predict(req.text, req.prompt_tokens).await.map_err(|e| match e {
+        RoutingError::Busy(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", "router_busy", e.to_string())
+                .with_retry_after(1)
+        }
+        other => ApiError::internal(other.to_string()),
+    })?;
+    let constraints = Constraints { allowed_models: Some(allowed), ..constraints.clone() };
+    let d = decide(&preds, policy, &constraints);
+    let Some(chosen) = d.chosen else {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request_error",
+            "no_confident_model",
+            d.reason,
+        ));
+    };
+    // The chosen model goes first even when min_quality skipped the policy's top pick.
+    let mut ranked = d.ranked;
+    ranked.retain(|m| *m != chosen);
+    ranked.insert(0, chosen);
+    // Candidates are what this gateway serves (an artifact may know more models).
+    let candidates = preds.into_iter().filter(|p| registry.get(&p.model).is_some()).collect();
+    Ok(Plan { mode: Mode::Auto, policy: policy_name(policy), reason: d.reason, ranked, candidates })
+}
+
+fn direct(registry: &Registry, key: &KeyInfo, model: &str) -> Result<Plan, ApiError> {
+    if registry.get(model).is_none() {
+        let known: Vec<&str> = registry.all().iter().map(|m| m.entry.id.as_str()).collect();
+        return Err(ApiError::not_found(
+            "model_not_found",
+            format!("model `{model}` does not exist; use \"auto\" or one of: {}", known.join(", ")),
+        )
+        .with_param("model"));
+    }
+    if !key.may_use(model) {
+        return Err(ApiError::forbidden(format!("API key `{}` may not use model `{model}`", key.id)));
+    }
+    Ok(Plan {
+        mode: Mode::Direct,
+        policy: "direct".into(),
+        reason: "model requested by the client".into(),
+        ranked: vec![model.to_string()],
+        candidates: Vec::new(),
+    })
+}
