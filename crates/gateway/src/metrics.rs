@@ -134,3 +134,21 @@ impl Metrics {
         o
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        let m = Metrics::default();
+        m.completion("we\"ird\\model\nx", 1, 2, 0.5, 0.1);
+        m.error("we\"ird\\model\nx", "timeout");
+        let text = m.render("");
+        assert!(text.contains(r#"model="we\"ird\\model\nx""#), "{text}");
+        // Every sample line stays on one line: no raw newline inside a label value.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert!(line.matches('"').count() % 2 == 0 || line.contains("\\\""), "{line}");
+        }
+    }
+}

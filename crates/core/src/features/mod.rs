@@ -33,8 +33,8 @@ impl std::str::FromStr for FeatureKind {
     type Err = anyhow::Error;
     fn from_str(s: &str) -> anyhow::Result<Self> {
         match s.to_ascii_lowercase().as_str() {
-            "ngram" | "ngrams" | "tfidf" => Ok(FeatureKind::Ngram),
-            "minilm" | "embedding" | "embeddings" => Ok(FeatureKind::MiniLm),
+            "ngram" => Ok(FeatureKind::Ngram),
+            "minilm" => Ok(FeatureKind::MiniLm),
             "auto" => Ok(FeatureKind::Auto),
             other => anyhow::bail!("unknown feature kind `{other}` (expected ngram, minilm or auto)"),
         }
@@ -165,6 +165,8 @@ pub(crate) mod tests {
         assert_eq!("MiniLM".parse::<FeatureKind>().unwrap(), FeatureKind::MiniLm);
         assert_eq!("ngram".parse::<FeatureKind>().unwrap(), FeatureKind::Ngram);
         assert!("bert".parse::<FeatureKind>().is_err());
+        // One vocabulary: the names artifacts, configs and the CLI all use.
+        assert!("embedding".parse::<FeatureKind>().unwrap_err().to_string().contains("minilm"));
     }
 
     #[test]
