@@ -72,4 +72,32 @@ try:
 except openai.BadRequestError as e:
     assert "messages" in e.message
 
+# A field the local model cannot honour is refused by name, never silently dropped.
+try:
+    client.chat.completions.create(
+        model=local_model, messages=messages, tools=[{"type": "function", "function": {"name": "f"}}]
+    )
+    raise AssertionError("expected BadRequestError for tools")
+except openai.BadRequestError as e:
+    assert e.body["param"] == "tools", e.body
+
+# One model by id.
+assert client.models.retrieve(local_model).id == local_model
+
+# Embeddings from the bundled MiniLM, in OpenAI's shape (the SDK asks for base64 and decodes).
+emb = client.embeddings.create(model="all-MiniLM-L6-v2", input=["a cat sat on the mat", "quantum field theory"])
+assert len(emb.data) == 2 and [d.index for d in emb.data] == [0, 1], emb
+vec = emb.data[0].embedding
+assert len(vec) == 384, len(vec)
+norm = sum(x * x for x in vec) ** 0.5
+assert abs(norm - 1.0) < 1e-3, norm
+assert emb.usage.prompt_tokens > 0, emb.usage
+floats = client.embeddings.create(model="all-MiniLM-L6-v2", input="a cat sat on the mat", encoding_format="float")
+assert max(abs(a - b) for a, b in zip(floats.data[0].embedding, vec)) < 1e-6, "float and base64 agree"
+try:
+    client.embeddings.create(model="text-embedding-3-small", input="x")
+    raise AssertionError("expected NotFoundError for an unknown embedding model")
+except openai.NotFoundError as e:
+    assert e.body["code"] == "model_not_found", e.body
+
 print("openai sdk: all checks passed")

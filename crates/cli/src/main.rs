@@ -4,6 +4,7 @@
 mod cmd;
 
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 
 #[derive(Parser)]
 #[command(
@@ -41,14 +42,18 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // `CONDUCTOR_LOG` takes tracing's filter syntax (e.g. `info`, `warn,access=off`). By
+    // default only warnings, plus the access log (one line per request) when serving.
+    let default = if matches!(cli.command, Command::Serve(_)) { "warn,access=info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CONDUCTOR_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Models(a) => cmd::local::models(a),
         Command::Chat(a) => cmd::local::chat(a),

@@ -21,7 +21,8 @@ budget_period = "day"
 
 [[keys]]
 id = "admin"
-key_sha256 = "cf7f3e8a4d8ba8e6a0b8f86a7d0de5fce1ab1a44d5c8b1e5fd9c10e3f0b2c4b1"
+key = "sk-admin"
+admin = true
 "#,
     );
     cfg
@@ -88,7 +89,7 @@ async fn hundred_concurrent_clients_never_overspend() {
         assert_eq!(assert_error_shape(&v)["code"], "budget_exceeded");
     }
     // What the books say was spent (settled after every call) stays within the budget.
-    let metrics = http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = http.get(s.url("/metrics")).bearer_auth("sk-admin").send().await.unwrap().text().await.unwrap();
     let spent: f64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("conductor_budget_spent_usd{key=\"team-a\"} "))
@@ -133,4 +134,23 @@ async fn budget_survives_a_crash() {
         .await
         .unwrap();
     assert_eq!(r.status(), 429, "spend is read back from the books at start-up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_reserves_for_the_chosen_model_and_budget_refusals_say_do_not_retry() {
+    let up = start_upstream().await;
+    let mut cfg = upstream_config(&up, &[("cheap", "ok", "small"), ("pricey", "ok", "large")], "");
+    // $0.02 covers a call to `cheap` (at most ~$0.008) but not to `pricey` (~$0.12).
+    cfg.push_str("\n[[keys]]\nid = \"small-budget\"\nkey = \"sk-small\"\nbudget_usd = 0.02\n");
+    cfg.push_str("\n[[keys]]\nid = \"broke\"\nkey = \"sk-broke\"\nbudget_usd = 0.0\n");
+    let s = Server::start(&cfg);
+    let http = client();
+    let r = http.post(s.url("/v1/chat/completions")).bearer_auth("sk-small").json(&chat_body("auto", "hi", false));
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = http.post(s.url("/v1/chat/completions")).bearer_auth("sk-broke").json(&chat_body("auto", "hi", false));
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["x-should-retry"], "false");
+    assert_eq!(assert_error_shape(&r.json::<Value>().await.unwrap())["code"], "budget_exceeded");
 }

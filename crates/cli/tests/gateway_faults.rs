@@ -199,3 +199,79 @@ async fn upstream_rejecting_a_request_is_a_400_and_does_not_trip_the_breaker() {
     let metrics = http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("conductor_circuit_state{model=\"picky\"} 0"), "{metrics}");
 }
+
+async fn metrics_text(http: &reqwest::Client, s: &Server) -> String {
+    http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_breaker_counts_requests_and_treats_429_as_back_pressure() {
+    let up = start_upstream().await;
+    let http = client();
+    // Two failures open the breaker; one request makes two attempts (one retry).
+    let cfg = upstream_config(
+        &up,
+        &[("flaky", "500", "large"), ("busy", "429", "medium"), ("good", "ok", "small")],
+        "breaker_failures = 2\nbreaker_cooldown_ms = 600000\n",
+    );
+    let s = Server::start(&cfg);
+    let r = http.post(s.url("/v1/chat/completions")).json(&chat_body("flaky", "hi", false)).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    let attempts = up.hits("500");
+    assert_eq!(attempts, 2, "one retry");
+    let m = metrics_text(&http, &s).await;
+    assert!(m.contains("conductor_circuit_state{model=\"flaky\"} 0"), "one request is one failure: {m}");
+    // A rate-limited upstream is healthy: any number of 429s leave its breaker closed.
+    for _ in 0..3 {
+        let r = http.post(s.url("/v1/chat/completions")).json(&chat_body("busy", "hi", false)).send().await.unwrap();
+        assert_eq!(r.status(), 429);
+    }
+    let m = metrics_text(&http, &s).await;
+    assert!(m.contains("conductor_circuit_state{model=\"busy\"} 0"), "{m}");
+    // The second failing request opens it; the 503 says when to come back.
+    let _ = http.post(s.url("/v1/chat/completions")).json(&chat_body("flaky", "hi", false)).send().await.unwrap();
+    let r = http.post(s.url("/v1/chat/completions")).json(&chat_body("flaky", "hi", false)).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((500..=600).contains(&retry), "Retry-After {retry} should be the cooldown left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_first_token_timeout_falls_back_instead_of_retrying() {
+    let up = start_upstream().await;
+    let http = client();
+    let cfg = upstream_config(
+        &up,
+        &[("stuck", "hang", "large"), ("good", "ok", "small")],
+        "[policy]\ndefault = \"quality\"\n",
+    );
+    let s = Server::start(&cfg);
+    let r = http.post(s.url("/v1/chat/completions")).json(&chat_body("auto", "hi", true)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-conductor-model"], "good");
+    let _ = r.text().await.unwrap();
+    assert_eq!(up.hits("hang"), 1, "a slow upstream is not sent the same request again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_queue_says_how_long_the_work_ahead_takes() {
+    let up = start_upstream().await;
+    let http = client();
+    let mut cfg = upstream_config(&up, &[("slow", "slow", "small")], "");
+    cfg.push_str("max_concurrency = 1\nmax_queue = 10\n");
+    let s = Server::start(&cfg);
+    // One call teaches the queue how long a call takes (300 ms).
+    let r = http.post(s.url("/v1/chat/completions")).json(&chat_body("slow", "hi", false)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let reqs = (0..14).map(|_| http.post(s.url("/v1/chat/completions")).json(&chat_body("slow", "hi", false)).send());
+    let mut hints = Vec::new();
+    for r in futures::future::join_all(reqs).await {
+        let r = r.unwrap();
+        if r.status() == 429 {
+            hints.push(r.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap());
+        }
+    }
+    assert!(!hints.is_empty(), "11 fit (1 running + 10 waiting), the rest are refused");
+    // Ten waiting ahead at 0.3 s each: about 3 s, not a fixed guess.
+    assert!(hints.iter().all(|&h| h >= 3), "{hints:?}");
+}

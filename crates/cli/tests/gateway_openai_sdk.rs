@@ -80,3 +80,27 @@ async fn conductor_as_upstream_of_conductor() {
     let inner_recent = logs(&books, &["recent", "--json"]);
     assert!(inner_recent.contains(&format!("\"chosen_model\":\"{LOCAL}\"")), "{inner_recent}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampling_without_a_seed_is_not_the_same_answer_every_time() {
+    let s = Server::start(&local_config());
+    let http = client();
+    let ask = |seed: Option<u64>| {
+        let mut b = serde_json::json!({"model": LOCAL, "messages": [{"role": "user", "content": "Tell me a story about a dragon."}],
+            "max_tokens": 12, "temperature": 1.0});
+        if let Some(s) = seed {
+            b["seed"] = serde_json::json!(s);
+        }
+        http.post(s.url("/v1/chat/completions")).json(&b).send()
+    };
+    let mut free = std::collections::HashSet::new();
+    let mut seeded = std::collections::HashSet::new();
+    for _ in 0..4 {
+        let v: Value = ask(None).await.unwrap().json().await.unwrap();
+        free.insert(v["choices"][0]["message"]["content"].as_str().unwrap().to_string());
+        let v: Value = ask(Some(42)).await.unwrap().json().await.unwrap();
+        seeded.insert(v["choices"][0]["message"]["content"].as_str().unwrap().to_string());
+    }
+    assert!(free.len() > 1, "temperature 1 without a seed gave one answer four times: {free:?}");
+    assert_eq!(seeded.len(), 1, "a client's seed makes sampling reproducible: {seeded:?}");
+}

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod dataset;
 pub mod embedder;
 pub mod features;
+pub mod install;
 pub mod jsonl;
 pub mod metrics;
 pub mod policy;

@@ -48,6 +48,13 @@ pub enum ArtifactError {
     Corrupt { path: String, reason: String },
 }
 
+/// Where one run-time outcome is stored in a router's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedbackSlot {
+    row: usize,
+    model: usize,
+}
+
 /// How a router was trained (kept in the artifact for `conductor route` to show).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TrainInfo {
@@ -235,13 +242,36 @@ impl Router {
     /// Records an observed outcome (score in [0, 1]) without refitting: a kNN predictor
     /// stores it in its own memory, any other predictor gets it in the feedback memory
     /// layered on top. Unknown model ids are ignored (the catalogue decides what exists).
-    pub fn add_feedback(&mut self, x: &SparseVec, model: &str, score: f64) {
-        let Ok(j) = self.catalog.index_of(model) else { return };
+    /// Returns where the outcome was stored, so that a later rating of the same decision
+    /// can replace it ([`Router::replace_feedback`]) instead of adding another.
+    pub fn add_feedback(&mut self, x: &SparseVec, model: &str, score: f64) -> Option<FeedbackSlot> {
+        let j = self.catalog.index_of(model).ok()?;
         let mut scores = vec![None; self.catalog.models.len()];
         scores[j] = Some(score.clamp(0.0, 1.0));
+        let memory = self.feedback_memory();
+        memory.insert(x, scores);
+        Some(FeedbackSlot { row: memory.len() - 1, model: j })
+    }
+
+    /// Changes the score of an outcome stored by [`Router::add_feedback`].
+    pub fn replace_feedback(&mut self, slot: FeedbackSlot, score: f64) {
+        let memory = self.feedback_memory();
+        if let Some(cell) = memory.y.get_mut(slot.row).and_then(|y| y.get_mut(slot.model)) {
+            *cell = Some(score.clamp(0.0, 1.0));
+        }
+    }
+
+    /// How many identical ratings the trained predictor's own output is worth when feedback
+    /// is blended over it (a serving setting: one rating must not swing a prediction).
+    pub fn set_feedback_model_weight(&mut self, w: f64) {
+        self.feedback.prior_weight = w.max(0.0);
+    }
+
+    /// Where run-time outcomes go: a kNN predictor's own memory, else the feedback layer.
+    fn feedback_memory(&mut self) -> &mut Knn {
         match &mut self.predictor {
-            AnyPredictor::Knn(k) => k.insert(x, scores),
-            _ => self.feedback.insert(x, scores),
+            AnyPredictor::Knn(k) => k,
+            _ => &mut self.feedback,
         }
     }
 
@@ -394,13 +424,40 @@ mod tests {
             for _ in 0..10 {
                 r.add_feedback(&f, "strong", 0.0);
             }
-            r.add_feedback(&f, "no-such-model", 1.0);
+            assert!(r.add_feedback(&f, "no-such-model", 1.0).is_none());
             let after = r.predict(&f, 10)[1].p_success;
             assert!(after < before - 0.3, "{kind}: {before} → {after}");
         }
         let r = Router::cold_start(two_models(), FeatureKind::Ngram);
         let p = r.predict(&r.featurize("x", None).unwrap(), 10);
         assert!(p[1].p_success > p[0].p_success && p[1].est_cost_usd > p[0].est_cost_usd);
+    }
+
+    #[test]
+    fn a_replaced_rating_counts_once_and_the_model_weight_bounds_one_rating() {
+        let mut r = Router::train(
+            &toy_dataset(40, 0),
+            &toy_dataset(10, 500),
+            PredictorKind::LogReg,
+            FeatureKind::Ngram,
+            None,
+            None,
+            1,
+        )
+        .unwrap();
+        r.set_feedback_model_weight(4.0);
+        let f = r.featurize("translate this sentence into french", None).unwrap();
+        let before = r.predict(&f, 10)[1].p_success;
+        let slot = r.add_feedback(&f, "strong", 0.0).unwrap();
+        let once = r.predict(&f, 10)[1].p_success;
+        // One identical rating against a model worth four: at most a fifth of the way.
+        assert!((before - once) <= before / 5.0 + 1e-6 && once < before, "{before} → {once}");
+        // Replacing it (the same key re-rating the same decision) does not add weight.
+        r.replace_feedback(slot, 1.0);
+        let replaced = r.predict(&f, 10)[1].p_success;
+        assert!(replaced > before && replaced - before <= (1.0 - before) / 5.0 + 1e-6, "{before} → {replaced}");
+        r.replace_feedback(slot, 0.0);
+        assert!((r.predict(&f, 10)[1].p_success - once).abs() < 1e-12);
     }
 
     #[test]

@@ -49,6 +49,13 @@ CREATE TABLE IF NOT EXISTS feedback (
 CREATE INDEX IF NOT EXISTS feedback_decision ON feedback(decision_id);
 ";
 
+/// One rating per decision per key: books written before this rule keep each key's latest
+/// rating of a decision, then a unique index makes the rule part of the schema.
+const FEEDBACK_ONE_PER_KEY: &str = "
+DELETE FROM feedback WHERE id NOT IN (SELECT MAX(id) FROM feedback GROUP BY decision_id, key_id);
+CREATE UNIQUE INDEX IF NOT EXISTS feedback_decision_key ON feedback(decision_id, key_id);
+";
+
 /// How one model call of a request went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -98,6 +105,8 @@ pub struct DecisionRow {
 pub struct FeedbackTarget {
     pub prompt: Option<String>,
     pub chosen_model: Option<String>,
+    /// This key had rated this decision before; the new score replaced the old one.
+    pub replaced: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +159,18 @@ pub fn open_connection(path: &Path) -> Result<Connection, BooksError> {
     conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
     conn.execute_batch(SCHEMA).map_err(db)?;
+    let migrated: bool = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'feedback_decision_key'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()
+        .map_err(db)?
+        .is_some();
+    if !migrated {
+        conn.execute_batch(&format!("BEGIN; {FEEDBACK_ONE_PER_KEY} COMMIT;")).map_err(db)?;
+    }
     Ok(conn)
 }
 
@@ -227,10 +248,21 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
                             None => {
                                 let _ = reply.send(Err(BooksError::UnknownDecision(decision_id)));
                             }
-                            Some(t) => {
+                            Some(mut t) => {
+                                t.replaced = txn
+                                    .query_row(
+                                        "SELECT 1 FROM feedback WHERE decision_id = ?1 AND key_id = ?2",
+                                        params![decision_id, key_id],
+                                        |_| Ok(()),
+                                    )
+                                    .optional()
+                                    .map_err(db)?
+                                    .is_some();
+                                // One rating per decision per key: a later one replaces it.
                                 txn.execute(
-                                    "INSERT INTO feedback (ts_ms, decision_id, score, key_id) VALUES (?1, ?2, ?3, ?4)",
-                                    params![crate::budget::now_ms(), decision_id, score, key_id],
+                                    "INSERT INTO feedback (ts_ms, decision_id, score, key_id) VALUES (?1, ?2, ?3, ?4)
+                                     ON CONFLICT(decision_id, key_id) DO UPDATE SET score = excluded.score, ts_ms = excluded.ts_ms",
+                                    params![crate::clock::now_ms(), decision_id, score, key_id],
                                 )
                                 .map_err(db)?;
                                 replies.push(Box::new(move |err: Option<&BooksError>| {
@@ -296,7 +328,7 @@ fn json<T: Serialize>(v: &T) -> String {
 /// The decision's prompt and model, and the key that made it.
 fn feedback_target(c: &Connection, id: &str) -> Result<Option<(FeedbackTarget, String)>, BooksError> {
     c.query_row("SELECT prompt, chosen_model, key_id FROM decisions WHERE id = ?1", [id], |row| {
-        Ok((FeedbackTarget { prompt: row.get(0)?, chosen_model: row.get(1)? }, row.get(2)?))
+        Ok((FeedbackTarget { prompt: row.get(0)?, chosen_model: row.get(1)?, replaced: false }, row.get(2)?))
     })
     .optional()
     .map_err(db)
@@ -311,6 +343,8 @@ pub struct Reader {
 #[derive(Debug, Clone, Serialize)]
 pub struct FeedbackRecord {
     pub decision_id: String,
+    /// The key that gave the rating.
+    pub key_id: String,
     pub ts_ms: i64,
     pub prompt: Option<String>,
     pub model: Option<String>,
@@ -343,7 +377,7 @@ impl Reader {
             .conn
             .prepare(
                 "SELECT f.decision_id, f.ts_ms, d.prompt, d.chosen_model, f.score, d.prompt_tokens, d.completion_tokens,
-                        d.cost_usd, d.latency_ms
+                        d.cost_usd, d.latency_ms, f.key_id
                  FROM feedback f JOIN decisions d ON d.id = f.decision_id ORDER BY f.id",
             )
             .map_err(db)?;
@@ -359,6 +393,7 @@ impl Reader {
                     completion_tokens: r.get::<_, i64>(6)? as u64,
                     cost_usd: r.get(7)?,
                     latency_ms: r.get(8)?,
+                    key_id: r.get(9)?,
                 })
             })
             .map_err(db)?;
@@ -369,18 +404,18 @@ impl Reader {
         self.conn.query_row("SELECT COUNT(*) FROM feedback", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(db)
     }
 
-    /// The most recent decisions, newest first.
-    pub fn recent(&self, limit: usize) -> Result<Vec<DecisionRow>, BooksError> {
+    /// The most recent decisions at or after `since_ms`, newest first.
+    pub fn recent(&self, limit: usize, since_ms: i64) -> Result<Vec<DecisionRow>, BooksError> {
         let mut st = self
             .conn
             .prepare(
                 "SELECT id, ts_ms, key_id, requested_model, chosen_model, policy, reason, candidates, attempts, prompt,
                         prompt_tokens, completion_tokens, cost_usd, baseline_cost_usd, latency_ms, stream, outcome, error
-                 FROM decisions ORDER BY ts_ms DESC, rowid DESC LIMIT ?1",
+                 FROM decisions WHERE ts_ms >= ?2 ORDER BY ts_ms DESC, rowid DESC LIMIT ?1",
             )
             .map_err(db)?;
         let rows = st
-            .query_map([limit as i64], |r| {
+            .query_map(params![limit as i64, since_ms], |r| {
                 Ok(DecisionRow {
                     id: r.get(0)?,
                     ts_ms: r.get(1)?,
@@ -406,19 +441,20 @@ impl Reader {
         rows.collect::<Result<Vec<_>, _>>().map_err(db)
     }
 
-    /// Requests, tokens and spend grouped by `key_id` or `chosen_model`, largest spend first.
-    pub fn spend_by(&self, column: SpendBy) -> Result<Vec<SpendRow>, BooksError> {
+    /// Requests, tokens and spend since `since_ms`, grouped by `key_id` or `chosen_model`,
+    /// largest spend first.
+    pub fn spend_by(&self, column: SpendBy, since_ms: i64) -> Result<Vec<SpendRow>, BooksError> {
         let col = match column {
             SpendBy::Key => "key_id",
             SpendBy::Model => "COALESCE(chosen_model, '(none)')",
         };
         let sql = format!(
             "SELECT {col}, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd), SUM(baseline_cost_usd)
-             FROM decisions GROUP BY 1 ORDER BY 5 DESC"
+             FROM decisions WHERE ts_ms >= ?1 GROUP BY 1 ORDER BY 5 DESC"
         );
         let mut st = self.conn.prepare(&sql).map_err(db)?;
         let rows = st
-            .query_map([], |r| {
+            .query_map([since_ms], |r| {
                 Ok(SpendRow {
                     group: r.get(0)?,
                     requests: r.get::<_, i64>(1)? as u64,
@@ -432,12 +468,15 @@ impl Reader {
         rows.collect::<Result<Vec<_>, _>>().map_err(db)
     }
 
-    /// Total actual cost vs. the cost of the same tokens at the largest model's price.
-    pub fn savings(&self) -> Result<(u64, f64, f64), BooksError> {
+    /// For the answered requests the router decided (`auto`) since `since_ms`: how many,
+    /// their actual cost, and the cost of the same tokens at the largest model's price.
+    /// Requests that named a model are left out: the router saved nothing on them.
+    pub fn savings(&self, since_ms: i64) -> Result<(u64, f64, f64), BooksError> {
         self.conn
             .query_row(
-                "SELECT COUNT(*), COALESCE(SUM(cost_usd),0), COALESCE(SUM(baseline_cost_usd),0) FROM decisions WHERE outcome = 'ok'",
-                [],
+                "SELECT COUNT(*), COALESCE(SUM(cost_usd),0), COALESCE(SUM(baseline_cost_usd),0) FROM decisions
+                 WHERE outcome = 'ok' AND (requested_model = 'auto' OR requested_model LIKE 'auto:%') AND ts_ms >= ?1",
+                [since_ms],
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?)),
             )
             .map_err(db)
@@ -502,13 +541,50 @@ mod tests {
             matches!(books.feedback("d1".into(), 1.0, "other-key".into()).await, Err(BooksError::UnknownDecision(_))),
             "another key cannot rate this decision"
         );
+        // The same key rating again replaces its rating; another key would add its own.
+        let again = books.feedback("d1".into(), 0.25, "k".into()).await.unwrap();
+        assert!(again.replaced && !t.replaced);
         let r = Reader::open(&path).unwrap();
-        assert_eq!(r.feedback().unwrap().len(), 1);
+        let fb = r.feedback().unwrap();
+        assert_eq!(fb.len(), 1);
+        assert_eq!(fb[0].score, 0.25);
         assert_eq!(r.spent_since("k", 0), 0.5);
-        assert_eq!(r.savings().unwrap(), (1, 0.5, 1.0));
-        assert_eq!(r.recent(5).unwrap(), vec![row("d1")], "rows read back as written");
-        assert_eq!(r.spend_by(SpendBy::Model).unwrap()[0].group, "m");
+        assert_eq!(r.savings(0).unwrap(), (1, 0.5, 1.0));
+        assert_eq!(r.savings(2).unwrap(), (0, 0.0, 0.0), "since excludes older rows");
+        assert_eq!(r.recent(5, 0).unwrap(), vec![row("d1")], "rows read back as written");
+        assert!(r.recent(5, 2).unwrap().is_empty());
+        assert_eq!(r.spend_by(SpendBy::Model, 0).unwrap()[0].group, "m");
         drop(books);
         writer.join();
+    }
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    #[test]
+    fn older_books_keep_each_keys_latest_rating() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        {
+            // Books as written before one-rating-per-key: three ratings by one key.
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(SCHEMA).unwrap();
+            c.execute(
+                "INSERT INTO decisions (id, ts_ms, key_id, requested_model, policy, reason, candidates, attempts, outcome)
+                 VALUES ('d', 1, 'k', 'auto', 'quality', 'r', '[]', '[]', 'ok')",
+                [],
+            )
+            .unwrap();
+            for s in [0.1, 0.9, 0.4] {
+                c.execute("INSERT INTO feedback (ts_ms, decision_id, score, key_id) VALUES (1, 'd', ?1, 'k')", [s])
+                    .unwrap();
+            }
+        }
+        let r = Reader::open(&path).unwrap();
+        let fb = r.feedback().unwrap();
+        assert_eq!(fb.len(), 1);
+        assert_eq!(fb[0].score, 0.4);
     }
 }

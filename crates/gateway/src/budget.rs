@@ -4,10 +4,10 @@
 //! to the real cost afterwards. Reservations count against the budget while in flight,
 //! so any number of concurrent requests cannot together spend more than the budget.
 
+use crate::clock::{self, now_ms};
 use crate::config::KeyConfig;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How often a key's budget starts over (`budget_period`): each UTC day, each calendar
 /// month, or never.
@@ -23,45 +23,12 @@ pub enum Period {
 impl Period {
     /// Start of the period containing `now_ms` (UTC), in ms since the epoch.
     pub fn start_ms(self, now_ms: i64) -> i64 {
-        const DAY: i64 = 86_400_000;
         match self {
             Period::Total => 0,
-            Period::Day => now_ms.div_euclid(DAY) * DAY,
-            Period::Month => {
-                let days = now_ms.div_euclid(DAY);
-                let (y, m, _) = civil_from_days(days);
-                days_from_civil(y, m, 1) * DAY
-            }
+            Period::Day => clock::day_start_ms(now_ms),
+            Period::Month => clock::month_start_ms(now_ms),
         }
     }
-}
-
-// Howard Hinnant's date algorithms (proleptic Gregorian, days since 1970-01-01).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 #[derive(Debug)]
@@ -186,6 +153,7 @@ mod tests {
             allowed_models: vec![],
             budget_usd: Some(budget),
             budget_period: Period::Day,
+            admin: false,
         }
     }
 
@@ -204,12 +172,5 @@ mod tests {
         b.settle(r2, 0.6);
         assert!(b.reserve("k", 0.06).is_err(), "0.95 spent");
         assert!(b.reserve("other", 100.0).unwrap().is_none());
-    }
-
-    #[test]
-    fn month_start() {
-        // 2024-03-15T12:00:00Z → 2024-03-01T00:00:00Z
-        assert_eq!(Period::Month.start_ms(1_710_504_000_000), 1_709_251_200_000);
-        assert_eq!(Period::Day.start_ms(1_710_504_000_000), 1_710_460_800_000);
     }
 }

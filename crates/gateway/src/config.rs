@@ -20,8 +20,36 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub local: LocalConfig,
     pub reliability: ReliabilityConfig,
+    pub feedback: FeedbackConfig,
     pub models: Vec<ModelConfig>,
     pub keys: Vec<KeyConfig>,
+}
+
+/// What `POST /v1/feedback` accepts and how much one rating may teach the router.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedbackConfig {
+    /// Ratings one key may send per minute (a token bucket of this size); 0 = unlimited.
+    pub per_key_per_minute: u32,
+    /// Without API keys (open access) anyone could rate anything: `accept` or `refuse`.
+    pub open_mode: OpenFeedback,
+    /// A trained router's own prediction counts as this many identical ratings when feedback
+    /// is blended in, so one rating cannot swing a prompt's predicted success.
+    pub model_weight: f64,
+}
+
+impl Default for FeedbackConfig {
+    fn default() -> Self {
+        FeedbackConfig { per_key_per_minute: 60, open_mode: OpenFeedback::Accept, model_weight: 4.0 }
+    }
+}
+
+/// Feedback policy when the server runs without keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpenFeedback {
+    Accept,
+    Refuse,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -333,7 +361,27 @@ pub struct KeyConfig {
     /// `day`, `month` or `total`.
     #[serde(default)]
     pub budget_period: Period,
+    /// May read `/metrics` and the full `/healthz` (operators, not applications).
+    #[serde(default)]
+    pub admin: bool,
 }
+
+impl KeyConfig {
+    /// SHA-256 (hex) of the key's secret, from whichever of the three forms was given;
+    /// `None` when it is missing or empty.
+    pub fn secret_hash(&self) -> Option<String> {
+        let clear = match (&self.key, &self.key_sha256, &self.key_env) {
+            (Some(k), _, _) => k.clone(),
+            (None, Some(h), _) => return Some(h.to_ascii_lowercase()).filter(|h| *h != EMPTY_SHA256),
+            (None, None, Some(env)) => std::env::var(env).unwrap_or_default(),
+            (None, None, None) => return None,
+        };
+        (!clear.trim().is_empty()).then(|| crate::keys::sha256_hex(clear.trim()))
+    }
+}
+
+/// SHA-256 of the empty string: a `key_sha256` of an empty secret.
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// A config problem, phrased as `key: problem`.
 #[derive(Debug, thiserror::Error)]
@@ -373,7 +421,15 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Checks values serde cannot: ranges, enums given as strings, cross references.
+    /// Whether `id` names a model this config can serve: a `[[models]]` id or a model of the
+    /// embedded library (checked by id; whether its file is present is known at start-up).
+    fn known_model(&self, id: &str) -> bool {
+        self.models.iter().any(|m| m.id == id)
+            || conductor_local::library_chat_ids().iter().any(|l| l == id)
+            || id == conductor_local::EMBEDDER_ID
+    }
+
+    /// Checks values serde cannot: ranges, cross references.
     pub fn validate(&self) -> Result<(), String> {
         let bad = |key: String, msg: &str| Err(format!("key `{key}`: {msg}"));
         if self.server.max_body_bytes < 1024 {
@@ -416,6 +472,18 @@ impl Config {
             if !ids.insert(m.id.clone()) {
                 return bad(k("id"), &format!("duplicate model id \"{}\"", m.id));
             }
+            let served_locally =
+                self.local.enabled && (self.local.models.is_empty() || self.local.models.contains(&m.id));
+            if served_locally && m.endpoint != Endpoint::Local && conductor_local::library_chat_ids().contains(&m.id) {
+                return bad(
+                    k("id"),
+                    &format!(
+                        "\"{}\" is also a local library model; rename the remote model, or set `local.enabled = false` \
+                         (or leave it out of `local.models`) to serve only the remote one",
+                        m.id
+                    ),
+                );
+            }
             if let Endpoint::Openai { api_key_env: Some(env), .. }
             | Endpoint::Anthropic { api_key_env: Some(env), .. } = &m.endpoint
             {
@@ -440,6 +508,7 @@ impl Config {
             }
         }
         let mut key_ids = std::collections::HashSet::new();
+        let mut secrets: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for (i, key) in self.keys.iter().enumerate() {
             let k = |f: &str| format!("keys[{i}].{f}");
             if key.id.trim().is_empty() || !key_ids.insert(key.id.clone()) {
@@ -465,6 +534,30 @@ impl Config {
                     return bad(k("budget_usd"), "must be a finite number >= 0");
                 }
             }
+            let Some(hash) = key.secret_hash() else {
+                return bad(k("key"), "the secret is empty; give a non-empty key (an empty one would match an empty Authorization header)");
+            };
+            if let Some(j) = secrets.get(&hash) {
+                return bad(
+                    k("key"),
+                    &format!(
+                        "uses the same secret as keys[{j}] (`{}`); every key needs its own secret",
+                        self.keys[*j].id
+                    ),
+                );
+            }
+            secrets.insert(hash, i);
+            for m in &key.allowed_models {
+                if !self.known_model(m) {
+                    return bad(
+                        k("allowed_models"),
+                        &format!("unknown model `{m}`: not a [[models]] id or a local library model"),
+                    );
+                }
+            }
+        }
+        if self.feedback.model_weight.is_nan() || self.feedback.model_weight < 0.0 {
+            return bad("feedback.model_weight".into(), "must be a number >= 0");
         }
         Ok(())
     }

@@ -48,7 +48,7 @@ impl Started {
             None => match tokio::time::timeout_at(self.deadline, self.rest.next()).await {
                 Ok(Some(ev)) => ev,
                 Ok(None) => Err(ProviderError::StreamCut("stream ended without a finish".into())),
-                Err(_) => Err(ProviderError::Timeout("stream exceeded the total time limit".into())),
+                Err(_) => Err(ProviderError::Deadline("stream exceeded the total time limit".into())),
             },
         };
         match &ev {
@@ -71,12 +71,10 @@ pub enum Answer {
     Stream(Started),
 }
 
-/// The request for one model: its upstream name and a bounded `max_tokens`.
+/// The request for one model: its upstream name; everything else as the client sent it
+/// (no completion limit is invented: a provider without one applies its own default).
 pub fn request_for(m: &Served, base: &ChatRequest) -> ChatRequest {
-    let mut r = base.clone();
-    r.model = m.upstream_model.clone();
-    r.max_tokens = Some(base.max_tokens.unwrap_or(m.limits.default_max_tokens));
-    r
+    ChatRequest { model: m.upstream_model.clone(), ..base.clone() }
 }
 
 /// One call's result before it is paired with its queue slot.
@@ -91,7 +89,7 @@ async fn call_once(m: &Served, req: ChatRequest, stream: bool, started: Instant)
     if !stream {
         let r = tokio::time::timeout(total, m.provider.complete(req))
             .await
-            .map_err(|_| ProviderError::Timeout(format!("no complete answer within {} ms", total.as_millis())))??;
+            .map_err(|_| ProviderError::Deadline(format!("no complete answer within {} ms", total.as_millis())))??;
         return Ok(Call::Whole(r));
     }
     let ft = m.limits.first_token.min(total);
@@ -105,7 +103,7 @@ async fn call_once(m: &Served, req: ChatRequest, stream: bool, started: Instant)
     };
     let (first, rest) = tokio::time::timeout(ft, fut)
         .await
-        .map_err(|_| ProviderError::Timeout(format!("no first token within {} ms", ft.as_millis())))??;
+        .map_err(|_| ProviderError::Deadline(format!("no first token within {} ms", ft.as_millis())))??;
     Ok(Call::Stream(first, rest, deadline))
 }
 
@@ -126,12 +124,16 @@ pub async fn run(ticket: &mut Ticket, base: &ChatRequest, stream: bool) -> Resul
         if !m.breaker.try_acquire() {
             ticket.attempt(id, AttemptOutcome::Skipped, Some("circuit breaker open".into()));
             state.metrics.error(id, "circuit_open");
-            last = Some(ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "server_error",
-                "circuit_open",
-                format!("model {id} is failing and temporarily out of rotation; retry later"),
-            ));
+            let retry = m.breaker.reopens_in().as_secs_f64().ceil().max(1.0) as u64;
+            last = Some(
+                ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    "circuit_open",
+                    format!("model {id} is failing and out of rotation for another {retry}s; retry then"),
+                )
+                .with_retry_after(retry),
+            );
             continue;
         }
         let slot = match m.queue.acquire().await {
@@ -139,10 +141,13 @@ pub async fn run(ticket: &mut Ticket, base: &ChatRequest, stream: bool) -> Resul
             Err(full) => {
                 ticket.attempt(id, AttemptOutcome::Skipped, Some("queue full".into()));
                 state.metrics.error(id, "queue_full");
-                let retry = 1 + (full.waiting / m.limits.concurrency.max(1)).min(60) as u64 / 8;
+                let retry = full.expected_wait.as_secs_f64().ceil().max(1.0) as u64;
                 last = Some(ApiError::rate_limited(
                     "queue_full",
-                    format!("model {id} has {} requests waiting; retry after {retry}s", full.waiting),
+                    format!(
+                        "model {id} has {} requests waiting (about {retry}s of work at its recent pace); retry after {retry}s",
+                        full.waiting
+                    ),
                     retry,
                 ));
                 continue;
@@ -150,6 +155,8 @@ pub async fn run(ticket: &mut Ticket, base: &ChatRequest, stream: bool) -> Resul
         };
         let req = request_for(&m, base);
         let mut try_no = 0;
+        // The breaker counts requests, not attempts: one verdict per request and model.
+        let mut faulted = false;
         loop {
             let started = Instant::now();
             match call_once(&m, req.clone(), stream, started).await {
@@ -174,12 +181,11 @@ pub async fn run(ticket: &mut Ticket, base: &ChatRequest, stream: bool) -> Resul
                     tracing::warn!(model = %id, attempt = try_no, "model call failed: {e}");
                     state.metrics.error(id, e.kind());
                     ticket.attempt(id, AttemptOutcome::Error, Some(e.to_string()));
-                    if e.is_model_fault() {
-                        m.breaker.failure();
-                    }
+                    faulted |= e.is_model_fault();
                     last = Some(ApiError::from_provider(id, &e));
                     // Whether to retry must not change the breaker's state: a predicate, not
-                    // `try_acquire`, or the check itself would use up a half-open probe.
+                    // `try_acquire`, or the check itself would use up a half-open probe. Our own
+                    // deadline passing means the upstream is slow: fall back, don't pile on.
                     if e.is_retryable() && try_no < m.limits.max_retries && m.breaker.is_closed() {
                         let ra = match &e {
                             ProviderError::Status { retry_after, .. } => *retry_after,
@@ -188,6 +194,13 @@ pub async fn run(ticket: &mut Ticket, base: &ChatRequest, stream: bool) -> Resul
                         tokio::time::sleep(backoff::delay(try_no, base_delay, max_delay, ra)).await;
                         try_no += 1;
                         continue;
+                    }
+                    if faulted {
+                        m.breaker.failure();
+                    } else {
+                        // Back-pressure or a rejected request: the model is up; release a
+                        // half-open probe instead of leaving the breaker waiting on it.
+                        m.breaker.release();
                     }
                     break;
                 }

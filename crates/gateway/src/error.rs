@@ -8,6 +8,16 @@ use axum::response::{IntoResponse, Response};
 use conductor_providers::openai_wire::{ErrorBody, ErrorEnvelope};
 use conductor_providers::ProviderError;
 
+/// A client-supplied string cut to at most 64 characters for echoing in an error (a 1 MB
+/// model name must not come back in full).
+pub fn truncate(s: &str) -> String {
+    const MAX: usize = 64;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}… ({} bytes)", &s[..i], s.len()),
+        None => s.to_string(),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -17,11 +27,13 @@ pub struct ApiError {
     pub param: Option<String>,
     /// Seconds for a `Retry-After` header.
     pub retry_after: Option<u64>,
+    /// `x-should-retry` for OpenAI's SDKs, which otherwise retry every 429 and 5xx.
+    pub should_retry: Option<bool>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into(), kind, code, param: None, retry_after: None }
+        ApiError { status, message: message.into(), kind, code, param: None, retry_after: None, should_retry: None }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", code, message)
@@ -48,8 +60,11 @@ impl ApiError {
         e.retry_after = Some(retry_after);
         e
     }
+    /// Retrying cannot help before the budget period starts over, so SDKs are told not to.
     pub fn budget_exceeded(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "insufficient_quota", "budget_exceeded", message)
+        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "insufficient_quota", "budget_exceeded", message);
+        e.should_retry = Some(false);
+        e
     }
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal_error", message)
@@ -61,7 +76,7 @@ impl ApiError {
             ProviderError::InvalidRequest { message, code } => {
                 ApiError::bad_request(code, format!("model {model}: {message}"))
             }
-            ProviderError::Timeout(_) => ApiError::new(
+            ProviderError::Timeout(_) | ProviderError::Deadline(_) => ApiError::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "server_error",
                 "upstream_timeout",
@@ -104,6 +119,9 @@ impl IntoResponse for ApiError {
         let mut resp = (self.status, axum::Json(self.envelope())).into_response();
         if let Some(s) = self.retry_after {
             resp.headers_mut().insert("retry-after", HeaderValue::from(s));
+        }
+        if let Some(r) = self.should_retry {
+            resp.headers_mut().insert("x-should-retry", HeaderValue::from_static(if r { "true" } else { "false" }));
         }
         // The unread rest of an oversized body is still on the wire: the connection cannot
         // carry another request, so tell the client not to reuse it (else its next request

@@ -10,6 +10,7 @@
 
 pub mod books;
 pub(crate) mod budget;
+pub mod clock;
 pub mod config;
 pub(crate) mod dispatch;
 pub(crate) mod error;
@@ -25,4 +26,4 @@ pub(crate) mod state;
 pub(crate) mod ticket;
 
 pub use config::Config;
-pub use server::{serve, shutdown_signal};
+pub use server::{serve, shutdown_signal, DEFAULT_LOCAL_ROUTER};

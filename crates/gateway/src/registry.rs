@@ -14,7 +14,6 @@ use conductor_providers::local::LocalProvider;
 use conductor_providers::openai_compat::OpenAiCompatProvider;
 use conductor_providers::Provider;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +23,8 @@ pub struct Limits {
     pub first_token: Duration,
     pub total: Duration,
     pub max_retries: u32,
-    pub concurrency: usize,
-    /// `max_tokens` sent when the client sets none (keeps cost reservations bounded).
+    /// Completion tokens a call is assumed to produce at most when the client sets no
+    /// limit, for budget reservations only (nothing is sent upstream).
     pub default_max_tokens: u32,
 }
 
@@ -102,7 +101,6 @@ impl Registry {
                         first_token: Duration::from_millis(cfg.local.first_token_timeout_ms),
                         total: Duration::from_millis(cfg.local.total_timeout_ms),
                         max_retries: 0,
-                        concurrency: 1,
                         default_max_tokens: conductor_providers::local::DEFAULT_MAX_TOKENS,
                     },
                     breaker: breaker(),
@@ -138,7 +136,6 @@ impl Registry {
                     first_token: Duration::from_millis(m.first_token_timeout_ms),
                     total: Duration::from_millis(m.total_timeout_ms),
                     max_retries: m.max_retries,
-                    concurrency: m.max_concurrency,
                     default_max_tokens: (m.context_length / 2).clamp(1, 4096) as u32,
                 },
                 breaker: breaker(),
@@ -174,7 +171,7 @@ fn local_catalog(cfg: &Config) -> anyhow::Result<Option<Catalog>> {
     let path = match &cfg.local.catalog {
         Some(p) => p.clone(),
         None => {
-            let p = PathBuf::from("catalog/local.toml");
+            let p = conductor_core::install::shipped("catalog/local.toml");
             if !p.is_file() {
                 return Ok(None);
             }

@@ -8,8 +8,9 @@ use crate::error::ApiError;
 use crate::routing::Target;
 use conductor_core::policy::{Constraints, Policy};
 use conductor_providers::openai_wire::ChatCompletionRequest;
-use conductor_providers::{ChatMessage, ChatRequest, Role};
+use conductor_providers::{ChatMessage, ChatRequest, Requirement, Role};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Longest `stop` list OpenAI accepts.
 const MAX_STOP: usize = 4;
@@ -65,8 +66,9 @@ pub fn parse_chat(body: &[u8], policy: &PolicyConfig) -> Result<ChatInput, ApiEr
     let text = std::str::from_utf8(body).map_err(|e| {
         ApiError::bad_request("invalid_body", format!("request body is not valid UTF-8 (at byte {})", e.valid_up_to()))
     })?;
-    let de = &mut serde_json::Deserializer::from_str(text);
-    let req: ChatCompletionRequest = serde_path_to_error::deserialize(de).map_err(|e| {
+    let raw: Value = serde_json::from_str(text)
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("invalid request body: {e}")))?;
+    let req: ChatCompletionRequest = serde_path_to_error::deserialize(&raw).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let msg = if path == "." || path.is_empty() {
@@ -80,10 +82,49 @@ pub fn parse_chat(body: &[u8], policy: &PolicyConfig) -> Result<ChatInput, ApiEr
         }
         err
     })?;
-    validate(req, policy)
+    let Value::Object(mut passthrough) = raw else {
+        return Err(ApiError::bad_request("invalid_body", "request body must be a JSON object"));
+    };
+    passthrough.remove("conductor");
+    let mut input = validate(req, policy)?;
+    input.request.passthrough = Some(Arc::new(passthrough));
+    Ok(input)
+}
+
+/// Whether a field's value asks for anything (`false`, `null`, `0`, `[]` and `{}` are
+/// the defaults OpenAI's SDKs send when a feature is off).
+fn asks(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => false,
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        _ => true,
+    }
+}
+
+/// What the request asks for beyond the core chat fields, each with the capability a
+/// model needs to honour it.
+fn requirements(req: &ChatCompletionRequest) -> Vec<Requirement> {
+    let mut out: Vec<Requirement> = req
+        .extra
+        .iter()
+        .filter(|(_, v)| asks(v))
+        .map(|(k, _)| Requirement { field: k.clone(), capability: k.clone() })
+        .collect();
+    for (i, m) in req.messages.iter().enumerate() {
+        if m.name.as_deref().is_some_and(|n| !n.is_empty()) {
+            out.push(Requirement { field: format!("messages[{i}].name"), capability: "message.name".into() });
+        }
+        for (k, _) in m.extra.iter().filter(|(_, v)| asks(v)) {
+            out.push(Requirement { field: format!("messages[{i}].{k}"), capability: format!("message.{k}") });
+        }
+    }
+    out
 }
 
 fn validate(req: ChatCompletionRequest, defaults: &PolicyConfig) -> Result<ChatInput, ApiError> {
+    let requires = requirements(&req);
     let bad = |param: &str, msg: String| Err(ApiError::bad_request("invalid_value", msg).with_param(param));
     if req.model.trim().is_empty() {
         return bad("model", "`model` must be a model id or \"auto\"".into());
@@ -154,6 +195,8 @@ fn validate(req: ChatCompletionRequest, defaults: &PolicyConfig) -> Result<ChatI
             stop,
             seed: req.seed.map(|s| s as u64),
             user: req.user,
+            requires,
+            passthrough: None,
         },
         stream,
         include_usage,
@@ -268,6 +311,22 @@ mod tests {
         assert_eq!(ok.request.stop, vec!["\n".to_string()]);
         assert_eq!(ok.request.max_tokens, Some(5));
         assert!(ok.include_usage);
+    }
+
+    #[test]
+    fn fields_beyond_plain_chat_are_requirements_and_the_body_passes_through() {
+        let i = parse(
+            br#"{"model":"m","messages":[{"role":"user","content":"hi","name":"ann"}],"max_completion_tokens":7,
+                "tools":[{"type":"function","function":{"name":"f"}}],"logprobs":false,"logit_bias":{},
+                "frequency_penalty":0,"response_format":{"type":"json_object"},"conductor":{"policy":"quality"}}"#,
+        )
+        .unwrap();
+        let fields: Vec<&str> = i.request.requires.iter().map(|r| r.field.as_str()).collect();
+        assert_eq!(fields, ["response_format", "tools", "messages[0].name"]);
+        let p = i.request.passthrough.unwrap();
+        assert!(p.get("conductor").is_none(), "routing knobs are never forwarded");
+        assert_eq!(p["max_completion_tokens"], 7, "the limit keeps the name the client used");
+        assert!(p.contains_key("logit_bias") && p.contains_key("tools"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::keys::KeyStore;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
+use crate::reliability::rate::RateLimiter;
 use crate::routing::LiveRouter;
 
 pub struct AppState {
@@ -16,4 +17,6 @@ pub struct AppState {
     pub budgets: Budgets,
     pub books: Books,
     pub metrics: Metrics,
+    /// Ratings per key per minute on `/v1/feedback`.
+    pub feedback_limit: RateLimiter,
 }

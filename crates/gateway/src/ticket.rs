@@ -4,7 +4,8 @@
 //! reservation settled whatever path it takes.
 
 use crate::books::{Attempt, AttemptOutcome, DecisionRow};
-use crate::budget::{now_ms, Reservation};
+use crate::budget::Reservation;
+use crate::clock::{now_ms, now_secs};
 use crate::error::ApiError;
 use crate::keys::KeyInfo;
 use crate::registry::Served;
@@ -31,11 +32,6 @@ impl Outcome {
             Outcome::ClientDisconnected => "client_disconnected",
         }
     }
-}
-
-/// Seconds since the Unix epoch (the `created` field of OpenAI responses).
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 pub struct Ticket {

@@ -59,6 +59,18 @@ impl Embedder {
         self.dim
     }
 
+    /// Tokens the model reads of each text (special tokens included, after truncation).
+    pub fn token_counts(&self, texts: &[&str]) -> Result<Vec<usize>> {
+        texts
+            .iter()
+            .map(|t| {
+                let enc =
+                    self.tokenizer.encode(*t, true).map_err(|e| anyhow::anyhow!("tokenizing for embeddings: {e}"))?;
+                Ok(enc.get_attention_mask().iter().filter(|m| **m == 1).count())
+            })
+            .collect()
+    }
+
     /// One unit-length vector per text.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(texts.len());

@@ -8,7 +8,7 @@ pub enum LocalError {
     #[error("unknown model '{id}'; the library has: {}", known.join(", "))]
     UnknownModel { id: String, known: Vec<String> },
 
-    #[error("model file {} is missing; run `bash scripts/setup.sh` (or `bash scripts/fetch-models.sh`) to assemble the model library", path.display())]
+    #[error("model file {} is missing; {}", path.display(), conductor_core::install::models_dir_help(path.parent().unwrap_or(path)))]
     MissingFile { path: PathBuf },
 
     #[error("{} is not a usable model file: {reason}", path.display())]

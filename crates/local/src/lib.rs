@@ -17,4 +17,4 @@ pub use chat_template::{ChatMessage, Role};
 pub use embed::{Embedder, MAX_TOKENS as EMBED_MAX_TOKENS};
 pub use error::{LocalError, Result};
 pub use library::{Library, MODELS_ENV};
-pub use spec::{Arch, ModelSpec, EMBEDDER_ID};
+pub use spec::{library_chat_ids, Arch, ModelSpec, EMBEDDER_ID};

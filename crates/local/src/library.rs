@@ -13,7 +13,7 @@ use crate::error::{LocalError, Result};
 use crate::spec::{default_specs, Arch, ModelSpec};
 
 /// Environment variable naming the models directory.
-pub const MODELS_ENV: &str = "CONDUCTOR_MODELS";
+pub const MODELS_ENV: &str = conductor_core::install::MODELS_ENV;
 
 /// The embedded model library.
 pub struct Library {
@@ -37,9 +37,10 @@ impl Library {
         }
     }
 
-    /// `$CONDUCTOR_MODELS`, or `./models`.
+    /// `$CONDUCTOR_MODELS`, else the installation's `models/` folder (see
+    /// [`conductor_core::install`]), so the binary works from any folder.
     pub fn from_env() -> Self {
-        Self::open(std::env::var_os(MODELS_ENV).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("models")))
+        Self::open(conductor_core::install::models_dir())
     }
 
     pub fn dir(&self) -> &std::path::Path {

@@ -68,6 +68,11 @@ impl ModelSpec {
 /// Id of the sentence embedder in the default library.
 pub const EMBEDDER_ID: &str = "all-MiniLM-L6-v2";
 
+/// Ids of the library's chat models (whether or not their files are present).
+pub fn library_chat_ids() -> Vec<String> {
+    default_specs(Path::new("")).into_iter().filter(|s| s.arch != Arch::Bert).map(|s| s.id).collect()
+}
+
 /// The default library, rooted at `dir`.
 pub fn default_specs(dir: &Path) -> Vec<ModelSpec> {
     let chat = |id: &str, arch, params, quant: &str, file: &str, ctx, tier: Tier| ModelSpec {

@@ -123,6 +123,11 @@ impl Provider for AnthropicProvider {
         "anthropic"
     }
 
+    /// The Messages API translation covers the core chat fields only.
+    fn supports(&self, _capability: &str) -> bool {
+        false
+    }
+
     fn complete(&self, req: ChatRequest) -> BoxFuture<'static, Result<ChatResponse, ProviderError>> {
         let send = self.send(&req, false);
         async move {

@@ -9,9 +9,13 @@ pub enum ProviderError {
     /// Could not connect or the connection broke before a response.
     #[error("connection to upstream failed: {0}")]
     Connect(String),
-    /// The gateway gave up waiting (connect, first token or total deadline).
+    /// The connection or the upstream's own reply timed out at the HTTP client.
     #[error("upstream timed out: {0}")]
     Timeout(String),
+    /// The gateway's own deadline for this model passed (first token or whole answer):
+    /// the upstream is slow or overloaded, so the request falls back instead of retrying.
+    #[error("upstream timed out: {0}")]
+    Deadline(String),
     /// The upstream answered with an HTTP error status.
     #[error("upstream returned HTTP {status}: {message}")]
     Status { status: u16, message: String, retry_after: Option<Duration> },
@@ -45,11 +49,12 @@ impl ProviderError {
 
     /// Counts against the model's circuit breaker (the model misbehaves, not the request).
     /// An upstream rejecting one request's content (400, 413, 422) says nothing about the
-    /// next request; bad credentials (401/403) or a missing model (404) do.
+    /// next request; bad credentials (401/403) or a missing model (404) do. A 429 is
+    /// back-pressure from a healthy upstream, honoured by waiting, not a failure.
     pub fn is_model_fault(&self) -> bool {
         match self {
             ProviderError::InvalidRequest { .. } => false,
-            ProviderError::Status { status, .. } => !matches!(status, 400 | 413 | 422),
+            ProviderError::Status { status, .. } => !matches!(status, 400 | 413 | 422 | 429),
             _ => true,
         }
     }
@@ -63,7 +68,7 @@ impl ProviderError {
     pub fn kind(&self) -> &'static str {
         match self {
             ProviderError::Connect(_) => "connect",
-            ProviderError::Timeout(_) => "timeout",
+            ProviderError::Timeout(_) | ProviderError::Deadline(_) => "timeout",
             ProviderError::Status { status, .. } if *status == 429 => "upstream_429",
             ProviderError::Status { status, .. } if *status >= 500 => "upstream_5xx",
             ProviderError::Status { .. } => "upstream_4xx",

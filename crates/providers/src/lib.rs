@@ -21,7 +21,7 @@ mod sse;
 pub mod types;
 
 pub use error::ProviderError;
-pub use types::{ChatMessage, ChatRequest, ChatResponse, Role, StreamEvent, Usage};
+pub use types::{ChatMessage, ChatRequest, ChatResponse, Requirement, Role, StreamEvent, Usage};
 
 use futures::future::BoxFuture;
 use futures::Stream;
@@ -39,4 +39,12 @@ pub trait Provider: Send + Sync + 'static {
     /// Streamed completion. The future resolves once the upstream accepted the request
     /// (HTTP headers received / local model loaded); the first token arrives on the stream.
     fn stream(&self, req: ChatRequest) -> BoxFuture<'static, Result<EventStream, ProviderError>>;
+    /// Whether this provider honours a capability a request may need (see
+    /// [`Requirement`]). The gateway never sends a request to a provider that does not.
+    fn supports(&self, capability: &str) -> bool;
+}
+
+/// The first requirement of `req` that `p` cannot honour.
+pub fn unsupported<'a>(p: &dyn Provider, req: &'a [Requirement]) -> Option<&'a Requirement> {
+    req.iter().find(|r| !p.supports(&r.capability))
 }

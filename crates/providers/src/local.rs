@@ -39,11 +39,22 @@ fn to_local(req: &ChatRequest) -> (Vec<conductor_local::ChatMessage>, GenParams)
         max_tokens: req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS) as usize,
         temperature: req.temperature.unwrap_or(defaults.temperature),
         top_p: req.top_p,
-        seed: req.seed.unwrap_or(defaults.seed),
+        seed: seed(req, &defaults),
         stop: req.stop.clone(),
         ..defaults
     };
     (messages, params)
+}
+
+/// The client's seed; without one, sampling (temperature > 0) draws a fresh seed per
+/// request — a fixed default would give every client the same "random" answer — and greedy
+/// decoding keeps the library's fixed seed (it does not use it).
+fn seed(req: &ChatRequest, defaults: &GenParams) -> u64 {
+    match req.seed {
+        Some(s) => s,
+        None if req.temperature.unwrap_or(defaults.temperature) > 0.0 => rand::random(),
+        None => defaults.seed,
+    }
 }
 
 fn map_err(e: LocalError) -> ProviderError {
@@ -62,6 +73,11 @@ fn map_err(e: LocalError) -> ProviderError {
 impl Provider for LocalProvider {
     fn kind(&self) -> &'static str {
         "local"
+    }
+
+    /// The embedded engine honours the core chat fields only.
+    fn supports(&self, _capability: &str) -> bool {
+        false
     }
 
     fn complete(&self, req: ChatRequest) -> BoxFuture<'static, Result<ChatResponse, ProviderError>> {
@@ -131,5 +147,20 @@ impl Provider for LocalProvider {
             Ok(Box::pin(s) as EventStream)
         }
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampling_without_a_seed_draws_a_fresh_one() {
+        let d = GenParams::default();
+        let warm = ChatRequest { temperature: Some(0.8), ..Default::default() };
+        let seeds: std::collections::HashSet<u64> = (0..8).map(|_| seed(&warm, &d)).collect();
+        assert!(seeds.len() > 1, "every sampled request gets its own seed");
+        assert_eq!(seed(&ChatRequest { seed: Some(7), ..warm.clone() }, &d), 7);
+        assert_eq!(seed(&ChatRequest::default(), &d), d.seed, "greedy keeps the fixed seed");
     }
 }

@@ -36,7 +36,26 @@ impl OpenAiCompatProvider {
         })
     }
 
-    fn body(req: &ChatRequest, stream: bool) -> ChatCompletionRequest {
+    /// The upstream body. A client's request is forwarded as it came (every field, under
+    /// the names it used), with the upstream's model name and streaming set; usage is always
+    /// asked for on streams, since the books need it.
+    fn body(req: &ChatRequest, stream: bool) -> serde_json::Value {
+        if let Some(p) = &req.passthrough {
+            let mut b = (**p).clone();
+            b.insert("model".into(), serde_json::json!(req.model));
+            b.remove("stream");
+            b.remove("stream_options");
+            if stream {
+                b.insert("stream".into(), serde_json::json!(true));
+                b.insert("stream_options".into(), serde_json::json!({"include_usage": true}));
+            }
+            return serde_json::Value::Object(b);
+        }
+        serde_json::to_value(Self::typed_body(req, stream)).unwrap_or_default()
+    }
+
+    /// The body for a request built in-process (collector, agents): the typed fields only.
+    fn typed_body(req: &ChatRequest, stream: bool) -> ChatCompletionRequest {
         ChatCompletionRequest {
             model: req.model.clone(),
             messages: req
@@ -46,6 +65,7 @@ impl OpenAiCompatProvider {
                     role: m.role.as_str().to_string(),
                     content: Some(MessageContent::Text(m.content.clone())),
                     name: None,
+                    extra: Default::default(),
                 })
                 .collect(),
             temperature: req.temperature,
@@ -93,6 +113,11 @@ pub(crate) async fn status_error(resp: reqwest::Response) -> ProviderError {
 impl Provider for OpenAiCompatProvider {
     fn kind(&self) -> &'static str {
         "openai"
+    }
+
+    /// Everything: the request is forwarded unchanged and the upstream judges it.
+    fn supports(&self, _capability: &str) -> bool {
+        true
     }
 
     fn complete(&self, req: ChatRequest) -> BoxFuture<'static, Result<ChatResponse, ProviderError>> {

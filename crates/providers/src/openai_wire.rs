@@ -38,6 +38,11 @@ pub struct ChatCompletionRequest {
     /// other servers, never forwarded upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conductor: Option<Value>,
+    /// Every other field (`tools`, `response_format`, `logprobs`, ...): conductor does not
+    /// interpret them, so they are forwarded to upstreams that understand them and refused
+    /// by models that cannot honour them — never silently dropped.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -71,6 +76,9 @@ pub struct WireMessage {
     pub content: Option<MessageContent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Other message fields (`tool_calls`, `tool_call_id`, ...), kept like the request's.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,9 +103,10 @@ impl MessageContent {
             MessageContent::Text(s) => Ok(s.clone()),
             MessageContent::Parts(parts) => {
                 let mut out = String::new();
-                for p in parts {
+                for (i, p) in parts.iter().enumerate() {
                     match (p.kind.as_str(), &p.text) {
                         ("text", Some(t)) => out.push_str(t),
+                        ("text", None) => return Err(format!("content part {i} has type 'text' but no `text` field")),
                         (k, _) => return Err(format!("content part type '{k}' is not supported (only 'text')")),
                     }
                 }

@@ -1,10 +1,11 @@
 //! `conductor logs`: read the gateway's books — recent decisions, spend per key or model,
 //! savings versus always using the largest model, and an export of feedback as records
-//! (the JSONL format the lab trains on).
+//! (the JSONL format the lab trains on). Times are UTC; `--since` narrows any of them.
 
 use conductor_core::jsonl::Appender;
 use conductor_core::records::Record;
 use conductor_gateway::books::{Reader, SpendBy};
+use conductor_gateway::clock::{format_utc, now_ms, parse_since};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -13,6 +14,10 @@ pub struct LogsArgs {
     /// SQLite books file written by `conductor serve`.
     #[arg(long, default_value = "out/books.sqlite", global = true)]
     pub books: PathBuf,
+    /// Only rows since then: a duration back from now (90s, 30m, 2h, 7d, 2w) or a UTC date
+    /// or time (2026-11-29, 2026-11-29T07:00:00).
+    #[arg(long, global = true)]
+    pub since: Option<String>,
     #[command(subcommand)]
     pub command: LogsCommand,
 }
@@ -31,7 +36,8 @@ pub enum LogsCommand {
         #[arg(long, value_enum, default_value = "model")]
         by: By,
     },
-    /// Actual spend versus the same tokens at the largest model's price.
+    /// For requests the router decided (`auto`): actual spend versus the same tokens at the
+    /// largest model's price.
     Savings,
     /// Feedback joined with its decisions, as records JSONL for retraining.
     Export {
@@ -51,37 +57,51 @@ pub fn run(args: LogsArgs) -> anyhow::Result<()> {
     if !args.books.is_file() {
         anyhow::bail!("no books at {} (start `conductor serve` first, or pass --books)", args.books.display());
     }
+    let since = match &args.since {
+        Some(s) => parse_since(s, now_ms()).map_err(|e| anyhow::anyhow!("--since: {e}"))?,
+        None => 0,
+    };
     let r = Reader::open(&args.books)?;
     let mut out = std::io::stdout().lock();
     match args.command {
         LogsCommand::Recent { limit, json } => {
-            for d in r.recent(limit)? {
-                if json {
+            let rows = r.recent(limit, since)?;
+            if json {
+                for d in rows {
                     writeln!(out, "{}", serde_json::to_string(&d)?)?;
-                } else {
-                    writeln!(
-                        out,
-                        "{}  {}  key={}  {} -> {}  {}  tokens={}+{}  ${:.6}  {:.0} ms  [{}]",
-                        d.ts_ms,
-                        d.id,
-                        d.key_id,
-                        d.requested_model,
-                        d.chosen_model.as_deref().unwrap_or("-"),
-                        d.outcome,
-                        d.prompt_tokens,
-                        d.completion_tokens,
-                        d.cost_usd,
-                        d.latency_ms,
-                        d.reason,
-                    )?;
                 }
+                return Ok(());
+            }
+            writeln!(
+                out,
+                "{:<19}  {:<32}  {:<12}  {:<18}  {:<20}  {:<19}  {:>11}  {:>10}  {:>9}  reason",
+                "time (UTC)", "decision", "key", "requested", "model", "outcome", "tokens", "cost $", "latency"
+            )?;
+            for d in rows {
+                writeln!(
+                    out,
+                    "{:<19}  {:<32}  {:<12}  {:<18}  {:<20}  {:<19}  {:>11}  {:>10.6}  {:>7.0}ms  {}",
+                    format_utc(d.ts_ms),
+                    d.id,
+                    d.key_id,
+                    d.requested_model,
+                    d.chosen_model.as_deref().unwrap_or("-"),
+                    d.outcome,
+                    format!("{}+{}", d.prompt_tokens, d.completion_tokens),
+                    d.cost_usd,
+                    d.latency_ms,
+                    d.reason,
+                )?;
             }
         }
         LogsCommand::Spend { by } => {
-            let rows = r.spend_by(match by {
-                By::Key => SpendBy::Key,
-                By::Model => SpendBy::Model,
-            })?;
+            let rows = r.spend_by(
+                match by {
+                    By::Key => SpendBy::Key,
+                    By::Model => SpendBy::Model,
+                },
+                since,
+            )?;
             writeln!(
                 out,
                 "{:<28} {:>9} {:>12} {:>12} {:>14}",
@@ -96,10 +116,10 @@ pub fn run(args: LogsArgs) -> anyhow::Result<()> {
             }
         }
         LogsCommand::Savings => {
-            let (n, cost, baseline) = r.savings()?;
+            let (n, cost, baseline) = r.savings(since)?;
             let saved = baseline - cost;
             let pct = if baseline > 0.0 { 100.0 * saved / baseline } else { 0.0 };
-            writeln!(out, "answered requests:           {n}")?;
+            writeln!(out, "requests routed by `auto`:   {n}")?;
             writeln!(out, "actual cost:                 ${cost:.6}")?;
             writeln!(out, "always-largest-model cost:   ${baseline:.6}")?;
             writeln!(out, "saved:                       ${saved:.6} ({pct:.1}%)")?;
@@ -110,7 +130,7 @@ pub fn run(args: LogsArgs) -> anyhow::Result<()> {
                 None => Appender::stdout(),
             };
             let mut n = 0;
-            for f in r.feedback()? {
+            for f in r.feedback()?.into_iter().filter(|f| f.ts_ms >= since) {
                 let (Some(prompt), Some(model)) = (f.prompt, f.model) else { continue };
                 w.push(&Record {
                     prompt_id: format!("gateway/{}", f.decision_id),

@@ -1,21 +1,24 @@
-//! `conductor route --router R "prompt"`: per-model predicted success and cost, and the
-//! policy's choice with its reason.
+//! `conductor route "prompt"`: per-model predicted success and cost, and the policy's
+//! choice with its reason. Defaults are `conductor serve`'s (the shipped router, the
+//! gateway's default policy), so it previews what `model: "auto"` will do.
 
 use anyhow::Context;
 use clap::Args;
 use conductor_core::features::FeatureKind;
+use conductor_core::install;
 use conductor_core::policy::{decide, Constraints, Policy};
 use conductor_core::router::Router;
 use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct RouteArgs {
-    /// Router artifact from `conductor lab train`.
+    /// Router artifact from `conductor lab train` (default: the router `conductor serve` uses
+    /// for the local library, routers/local.router of the installation).
     #[arg(long)]
-    router: PathBuf,
-    /// quality, cost[:λ] or threshold[:τ].
-    #[arg(long, default_value = "cost")]
-    policy: Policy,
+    router: Option<PathBuf>,
+    /// quality, cost[:λ] or threshold[:τ] (default: what `auto` means in `conductor serve`).
+    #[arg(long)]
+    policy: Option<Policy>,
     /// Abstain when no model's predicted success reaches this.
     #[arg(long)]
     min_quality: Option<f64>,
@@ -30,7 +33,9 @@ pub struct RouteArgs {
 }
 
 pub fn run(a: RouteArgs) -> anyhow::Result<()> {
-    let router = Router::load(&a.router)?;
+    let path = a.router.clone().unwrap_or_else(|| install::shipped(conductor_gateway::DEFAULT_LOCAL_ROUTER));
+    let router = Router::load(&path)?;
+    let policy = a.policy.clone().unwrap_or_else(|| conductor_gateway::config::PolicyConfig::default().default);
     let embedder = match router.feature_kind() {
         FeatureKind::MiniLm => Some(super::embedder().context("this router uses MiniLM features")?),
         FeatureKind::Ngram | FeatureKind::Auto => None,
@@ -39,7 +44,7 @@ pub fn run(a: RouteArgs) -> anyhow::Result<()> {
     let features = router.featurize(&a.prompt, embedder.as_deref())?;
     let preds = router.predict(&features, tokens);
     let c = Constraints { max_cost_usd: a.max_cost, min_quality: a.min_quality, allowed_models: None };
-    let d = decide(&preds, &a.policy, &c);
+    let d = decide(&preds, &policy, &c);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "predictions": preds, "decision": d }))?);
         return Ok(());

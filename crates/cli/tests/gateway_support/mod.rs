@@ -131,6 +131,7 @@ pub fn assert_error_shape(body: &serde_json::Value) -> &serde_json::Value {
 pub struct Upstream {
     pub addr: String,
     hits: Mutex<HashMap<String, usize>>,
+    bodies: Mutex<HashMap<String, Vec<String>>>,
     pub total: AtomicUsize,
 }
 
@@ -140,6 +141,12 @@ impl Upstream {
     }
     pub fn hits(&self, behaviour: &str) -> usize {
         *self.hits.lock().unwrap().get(behaviour).unwrap_or(&0)
+    }
+    /// The request bodies a behaviour received, in order (the `record` behaviour answers
+    /// like `ok`, so a test can check exactly what conductor forwarded).
+    pub fn bodies(&self, behaviour: &str) -> Vec<serde_json::Value> {
+        let b = self.bodies.lock().unwrap();
+        b.get(behaviour).map_or_else(Vec::new, |v| v.iter().map(|s| serde_json::from_str(s).unwrap()).collect())
     }
 }
 
@@ -225,6 +232,7 @@ async fn serve_conn(mut sock: TcpStream, up: Arc<Upstream>) -> std::io::Result<(
     while let Some((path, head, body)) = read_request(&mut sock).await? {
         let behaviour = path.trim_start_matches('/').split('/').next().unwrap_or("").to_string();
         *up.hits.lock().unwrap().entry(behaviour.clone()).or_default() += 1;
+        up.bodies.lock().unwrap().entry(behaviour.clone()).or_default().push(body.clone());
         up.total.fetch_add(1, Ordering::SeqCst);
         let stream = body.contains("\"stream\":true");
         let json = |status: &str, extra: &str, body: &str| {
@@ -234,7 +242,7 @@ async fn serve_conn(mut sock: TcpStream, up: Arc<Upstream>) -> std::io::Result<(
             )
         };
         match behaviour.as_str() {
-            "ok" | "slow" => {
+            "ok" | "slow" | "record" => {
                 let slow = behaviour == "slow";
                 if !stream {
                     if slow {

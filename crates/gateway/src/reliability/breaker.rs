@@ -56,6 +56,23 @@ impl Breaker {
         }
     }
 
+    /// How long until an open breaker lets a probe through (zero when closed or due).
+    pub fn reopens_in(&self) -> Duration {
+        match *self.state.lock().unwrap_or_else(|p| p.into_inner()) {
+            State::Open { until } | State::HalfOpen { until } => until.saturating_duration_since(Instant::now()),
+            State::Closed { .. } => Duration::ZERO,
+        }
+    }
+
+    /// A call ended without saying anything against the model (a 429, a rejected request):
+    /// a half-open probe counts as proof the model is up; a closed breaker is unchanged.
+    pub fn release(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let State::HalfOpen { .. } = *s {
+            *s = State::Closed { failures: 0 };
+        }
+    }
+
     pub fn success(&self) {
         *self.state.lock().unwrap_or_else(|p| p.into_inner()) = State::Closed { failures: 0 };
     }

@@ -46,7 +46,13 @@ async fn handle(state: Arc<AppState>, headers: HeaderMap, body: Body) -> Result<
     let input = parse_chat(&body, &state.config.policy).map_err(|e| (e, None))?;
     let prompt_estimate = estimate_tokens(&input.all_text());
     let routing_text = input.routing_text();
-    let req = RoutingRequest { key: &key, target: &input.target, text: &routing_text, prompt_tokens: prompt_estimate };
+    let req = RoutingRequest {
+        key: &key,
+        target: &input.target,
+        text: &routing_text,
+        prompt_tokens: prompt_estimate,
+        requires: &input.request.requires,
+    };
     let plan = routing::plan(&state.registry, &state.router, req).await.map_err(|e| (e, None))?;
     let opening = Opening {
         key: &key,

@@ -1,10 +1,13 @@
 //! `POST /v1/feedback` `{"decision_id": "...", "score": 0.0..=1.0}`: written durably to
 //! the books (the 2xx is sent only after the commit) and applied to the running router
 //! at once, so the next similar prompt is routed with it. A key may only rate decisions
-//! it made (others get 404).
+//! it made (others get 404), once each: a later rating of the same decision replaces the
+//! earlier one, in the books and in the router. Each key is rate limited, and a server
+//! without keys may refuse feedback altogether (`feedback.open_mode`).
 
 use super::read_body;
 use crate::books::BooksError;
+use crate::config::OpenFeedback;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::body::Body;
@@ -34,7 +37,26 @@ pub async fn handler(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
 }
 
 async fn handle(state: &AppState, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    if state.keys.is_open() && state.config.feedback.open_mode == OpenFeedback::Refuse {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "feedback_disabled",
+            "this server runs without API keys and refuses anonymous feedback (config `feedback.open_mode`)",
+        ));
+    }
     let key = state.keys.authenticate(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()))?;
+    if let Err(wait) = state.feedback_limit.check(&key.id) {
+        let secs = wait.as_secs().max(1);
+        return Err(ApiError::rate_limited(
+            "feedback_rate_limited",
+            format!(
+                "API key `{}` sent more than {} ratings a minute; retry after {secs}s",
+                key.id, state.config.feedback.per_key_per_minute
+            ),
+            secs,
+        ));
+    }
     let body = read_body(state, body).await?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("invalid_body", "request body is not valid UTF-8"))?;
@@ -60,7 +82,8 @@ async fn handle(state: &AppState, headers: HeaderMap, body: Body) -> Result<Resp
     })?;
     state.metrics.feedback();
     let applied = match (&target.prompt, &target.chosen_model) {
-        (Some(p), Some(m)) => match state.router.learn(p, m, fb.score).await {
+        (Some(p), Some(m)) => match state.router.learn(&format!("{}/{}", fb.decision_id, key.id), p, m, fb.score).await
+        {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!("feedback stored but not applied to the router: {e:#}");
@@ -69,6 +92,9 @@ async fn handle(state: &AppState, headers: HeaderMap, body: Body) -> Result<Resp
         },
         _ => false,
     };
-    Ok((StatusCode::OK, axum::Json(json!({"ok": true, "decision_id": fb.decision_id, "applied": applied})))
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({"ok": true, "decision_id": fb.decision_id, "applied": applied, "replaced": target.replaced})),
+    )
         .into_response())
 }

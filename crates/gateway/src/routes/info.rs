@@ -1,11 +1,13 @@
-//! Small read-only endpoints: `/v1/models`, `/healthz`, `/metrics`, and the OpenAI-shaped
-//! 404/405 for everything else.
+//! Small read-only endpoints: `/v1/models`, `/v1/models/{id}`, `/healthz`, `/metrics`, and
+//! the OpenAI-shaped 404/405 for everything else. With keys configured, what a request
+//! sees depends on its key: the models it may use; operator pages need an admin key.
 
 use crate::error::ApiError;
+use crate::keys::KeyInfo;
 use crate::metrics::esc;
 use crate::state::AppState;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
+use axum::http::{header::AUTHORIZATION, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use conductor_providers::openai_wire::{ModelList, ModelObject};
 use std::fmt::Write;
@@ -14,23 +16,66 @@ use std::sync::Arc;
 /// Routing pseudo-models listed next to the real ones.
 const AUTO_MODELS: [&str; 4] = ["auto", "auto:quality", "auto:cost", "auto:threshold"];
 
-pub async fn models(State(state): State<Arc<AppState>>) -> Response {
-    let created = crate::ticket::now_secs();
-    let mut data: Vec<ModelObject> = AUTO_MODELS
-        .iter()
-        .map(|id| ModelObject { id: id.to_string(), object: "model".into(), created, owned_by: "conductor".into() })
-        .collect();
-    data.extend(state.registry.all().iter().map(|m| ModelObject {
-        id: m.entry.id.clone(),
-        object: "model".into(),
-        created,
-        owned_by: m.entry.provider.clone(),
-    }));
-    state.metrics.request("/v1/models", 200);
-    axum::Json(ModelList { object: "list".into(), data }).into_response()
+fn auth(headers: &HeaderMap) -> Option<&str> {
+    headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())
 }
 
-pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+/// The models a key may use, as OpenAI model objects (with the `auto` names when it may
+/// use any model at all).
+fn visible_models(state: &AppState, key: &KeyInfo) -> Vec<ModelObject> {
+    let created = crate::clock::now_secs();
+    let object = |id: &str, owned_by: &str| ModelObject {
+        id: id.to_string(),
+        object: "model".into(),
+        created,
+        owned_by: owned_by.to_string(),
+    };
+    let served: Vec<ModelObject> = state
+        .registry
+        .all()
+        .iter()
+        .filter(|m| key.may_use(&m.entry.id))
+        .map(|m| object(&m.entry.id, &m.entry.provider))
+        .collect();
+    let autos =
+        if served.is_empty() { Vec::new() } else { AUTO_MODELS.iter().map(|a| object(a, "conductor")).collect() };
+    autos.into_iter().chain(served).collect()
+}
+
+/// `GET /v1/models`: with keys configured, only the models the calling key may use.
+pub async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let resp = match state.keys.authenticate(auth(&headers)) {
+        Ok(key) => axum::Json(ModelList { object: "list".into(), data: visible_models(&state, &key) }).into_response(),
+        Err(e) => e.into_response(),
+    };
+    state.metrics.request("/v1/models", resp.status().as_u16());
+    resp
+}
+
+/// `GET /v1/models/{id}`: one model the key may use, or OpenAI's 404.
+pub async fn model(State(state): State<Arc<AppState>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let resp = match state.keys.authenticate(auth(&headers)) {
+        Err(e) => e.into_response(),
+        Ok(key) => match visible_models(&state, &key).into_iter().find(|m| m.id == id) {
+            Some(m) => axum::Json(m).into_response(),
+            None => ApiError::not_found(
+                "model_not_found",
+                format!("model `{}` does not exist or this key may not use it", crate::error::truncate(&id)),
+            )
+            .with_param("model")
+            .into_response(),
+        },
+    };
+    state.metrics.request("/v1/models/{id}", resp.status().as_u16());
+    resp
+}
+
+/// `GET /healthz`: liveness for anyone; the models, breakers and router only for admin
+/// keys (or in open mode), since they name every model served.
+pub async fn healthz(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if state.keys.authenticate_admin(auth(&headers)).is_err() {
+        return axum::Json(serde_json::json!({"status": "ok"})).into_response();
+    }
     let open: Vec<&str> =
         state.registry.all().iter().filter(|m| m.breaker.gauge() == 1).map(|m| m.entry.id.as_str()).collect();
     axum::Json(serde_json::json!({
@@ -42,7 +87,12 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     .into_response()
 }
 
-pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+/// `GET /metrics`: Prometheus text; per-key spend and per-model state, so admin keys only
+/// when keys are configured.
+pub async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(e) = state.keys.authenticate_admin(auth(&headers)) {
+        return e.into_response();
+    }
     let mut extra = String::new();
     extra.push_str("# HELP conductor_circuit_state Circuit breaker per model (0 closed, 1 open, 2 half-open).\n# TYPE conductor_circuit_state gauge\n");
     for m in state.registry.all() {
@@ -68,7 +118,10 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 pub async fn not_found(uri: axum::http::Uri) -> Response {
     ApiError::not_found(
         "unknown_route",
-        format!("no route {}; see /v1/chat/completions, /v1/models, /v1/feedback", uri.path()),
+        format!(
+            "no route {}; see /v1/chat/completions, /v1/embeddings, /v1/models, /v1/feedback",
+            crate::error::truncate(uri.path())
+        ),
     )
     .into_response()
 }

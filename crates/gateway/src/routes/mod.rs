@@ -1,6 +1,7 @@
 //! HTTP routes, one file per endpoint group.
 
 pub(crate) mod chat;
+pub(crate) mod embeddings;
 pub(crate) mod feedback;
 pub(crate) mod info;
 pub(crate) mod sse;

@@ -11,8 +11,9 @@
 
 use conductor_core::embedder::TextEmbedder;
 use conductor_core::features::{Featurizer, SparseVec};
-use conductor_core::router::{featurize_one, Prediction, Router};
+use conductor_core::router::{featurize_one, FeedbackSlot, Prediction, Router};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::oneshot;
@@ -32,6 +33,9 @@ struct Shared {
     featurizer: Featurizer,
     router: RwLock<Router>,
     embedder: Option<Arc<dyn TextEmbedder>>,
+    /// Where each rating (decision id + key id) sits in the router's memory, so that a new
+    /// rating of the same decision by the same key replaces the old one.
+    ratings: Mutex<HashMap<String, FeedbackSlot>>,
 }
 
 impl Shared {
@@ -49,16 +53,24 @@ impl Shared {
         Ok(self.read().predict(&x, prompt_tokens))
     }
 
-    fn learn(&self, text: &str, model: &str, score: f64) -> Result<(), RoutingError> {
+    fn learn(&self, rating: &str, text: &str, model: &str, score: f64) -> Result<(), RoutingError> {
+        let known = self.ratings.lock().unwrap_or_else(|p| p.into_inner()).get(rating).copied();
+        if let Some(slot) = known {
+            self.router.write().unwrap_or_else(|p| p.into_inner()).replace_feedback(slot, score);
+            return Ok(());
+        }
         let x = self.features(text)?;
-        self.router.write().unwrap_or_else(|p| p.into_inner()).add_feedback(&x, model, score);
+        let slot = self.router.write().unwrap_or_else(|p| p.into_inner()).add_feedback(&x, model, score);
+        if let Some(slot) = slot {
+            self.ratings.lock().unwrap_or_else(|p| p.into_inner()).insert(rating.to_string(), slot);
+        }
         Ok(())
     }
 }
 
 enum Job {
     Predict { text: String, prompt_tokens: usize, reply: oneshot::Sender<Result<Vec<Prediction>, RoutingError>> },
-    Learn { text: String, model: String, score: f64, reply: oneshot::Sender<Result<(), RoutingError>> },
+    Learn { rating: String, text: String, model: String, score: f64, reply: oneshot::Sender<Result<(), RoutingError>> },
 }
 
 /// The serving router and its worker threads (they stop when this is dropped).
@@ -79,8 +91,12 @@ impl LiveRouter {
         workers: usize,
         queue: usize,
     ) -> anyhow::Result<LiveRouter> {
-        let shared =
-            Arc::new(Shared { featurizer: router.featurizer().clone(), router: RwLock::new(router), embedder });
+        let shared = Arc::new(Shared {
+            featurizer: router.featurizer().clone(),
+            router: RwLock::new(router),
+            embedder,
+            ratings: Mutex::new(HashMap::new()),
+        });
         let (jobs, rx) = sync_channel::<Job>(queue.max(1));
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..workers.max(1) {
@@ -104,16 +120,18 @@ impl LiveRouter {
         rx.await.map_err(|_| RoutingError::Stopped)?
     }
 
-    /// Teaches the router one outcome; later requests see it at once.
-    pub async fn learn(&self, text: &str, model: &str, score: f64) -> Result<(), RoutingError> {
+    /// Teaches the router one outcome; later requests see it at once. `rating` identifies
+    /// who rated what (decision and key): a second rating with the same id replaces the first.
+    pub async fn learn(&self, rating: &str, text: &str, model: &str, score: f64) -> Result<(), RoutingError> {
         let (reply, rx) = oneshot::channel();
-        self.submit(Job::Learn { text: text.to_string(), model: model.to_string(), score, reply })?;
+        let (rating, text, model) = (rating.to_string(), text.to_string(), model.to_string());
+        self.submit(Job::Learn { rating, text, model, score, reply })?;
         rx.await.map_err(|_| RoutingError::Stopped)?
     }
 
     /// [`LiveRouter::learn`] on the calling thread (start-up replay, before serving).
-    pub fn learn_now(&self, text: &str, model: &str, score: f64) -> Result<(), RoutingError> {
-        self.shared.learn(text, model, score)
+    pub fn learn_now(&self, rating: &str, text: &str, model: &str, score: f64) -> Result<(), RoutingError> {
+        self.shared.learn(rating, text, model, score)
     }
 
     /// Which router is serving and how it was trained (for `/healthz`).
@@ -144,8 +162,8 @@ fn work(shared: &Shared, rx: &Mutex<Receiver<Job>>) {
                     let _ = reply.send(shared.predict(&text, prompt_tokens));
                 }
             }
-            Job::Learn { text, model, score, reply } => {
-                let _ = reply.send(shared.learn(&text, &model, score));
+            Job::Learn { rating, text, model, score, reply } => {
+                let _ = reply.send(shared.learn(&rating, &text, &model, score));
             }
         }
     }
@@ -173,11 +191,16 @@ mod tests {
     async fn predicts_and_learns_on_worker_threads() {
         let live = LiveRouter::new(Router::cold_start(catalog(), FeatureKind::Ngram), None, "t".into(), 2, 8).unwrap();
         let before = live.predict("translate to french", 10).await.unwrap();
-        for _ in 0..10 {
-            live.learn("translate to french", "large", 0.0).await.unwrap();
+        for i in 0..10 {
+            live.learn(&format!("d{i}/k"), "translate to french", "large", 0.0).await.unwrap();
         }
         let after = live.predict("translate to french", 10).await.unwrap();
         assert!(after[1].p_success < before[1].p_success - 0.3, "{before:?} → {after:?}");
+        // The same rater re-rating one decision many times moves nothing further.
+        for _ in 0..50 {
+            live.learn("d0/k", "translate to french", "large", 0.0).await.unwrap();
+        }
+        assert_eq!(live.predict("translate to french", 10).await.unwrap(), after);
     }
 
     #[tokio::test]
@@ -187,7 +210,8 @@ mod tests {
         let guard = live.shared.router.write().unwrap();
         let first = {
             let (reply, rx) = oneshot::channel();
-            live.submit(Job::Learn { text: "a".into(), model: "small".into(), score: 1.0, reply }).unwrap();
+            let (rating, text, model) = ("d/k".into(), "a".into(), "small".into());
+            live.submit(Job::Learn { rating, text, model, score: 1.0, reply }).unwrap();
             rx
         };
         // The worker took the first job and waits for the lock; fill the channel.

@@ -9,10 +9,12 @@ pub use live::{LiveRouter, RoutingError};
 
 use crate::error::ApiError;
 use crate::keys::KeyInfo;
-use crate::registry::Registry;
+use crate::registry::{Registry, Served};
 use axum::http::StatusCode;
 use conductor_core::policy::{decide, Constraints, Policy};
 use conductor_core::router::Prediction;
+use conductor_providers::{unsupported, Requirement};
+use std::sync::Arc;
 
 /// Where the client asked a request to go (parsed once, at the edge: see `request.rs`).
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +32,17 @@ pub struct RoutingRequest<'a> {
     /// The text the router reads (see `ChatInput::routing_text`).
     pub text: &'a str,
     pub prompt_tokens: usize,
+    /// What the request needs beyond plain chat; only models that honour all of it qualify.
+    pub requires: &'a [Requirement],
+}
+
+/// The 400 for a model that cannot honour a field of the request.
+fn cannot_honour(model: &str, r: &Requirement) -> ApiError {
+    ApiError::bad_request(
+        "unsupported_parameter",
+        format!("model `{model}` cannot honour `{}` (its provider does not support `{}`)", r.field, r.capability),
+    )
+    .with_param(r.field.clone())
 }
 
 /// Whether the router chose or the client did.
@@ -73,19 +86,33 @@ fn policy_name(p: &Policy) -> String {
 pub async fn plan(registry: &Registry, router: &LiveRouter, req: RoutingRequest<'_>) -> Result<Plan, ApiError> {
     let key = req.key;
     let (policy, constraints) = match req.target {
-        Target::Direct(model) => return direct(registry, key, model),
+        Target::Direct(model) => return direct(registry, key, model, req.requires),
         Target::Auto { policy, constraints } => (policy, constraints),
     };
     // Only models served here (an artifact may know more) and allowed for this key.
-    let allowed: Vec<String> = registry
+    let permitted: Vec<&Arc<Served>> = registry
         .all()
         .iter()
+        .filter(|m| key.may_use(&m.entry.id))
+        .filter(|m| constraints.allowed_models.as_ref().is_none_or(|a| a.contains(&m.entry.id)))
+        .collect();
+    if permitted.is_empty() {
+        return Err(ApiError::forbidden(format!("API key `{}` may not use any served model", key.id)));
+    }
+    // ... and able to honour everything the request asks for.
+    let allowed: Vec<String> = permitted
+        .iter()
+        .filter(|m| unsupported(m.provider.as_ref(), req.requires).is_none())
         .map(|m| m.entry.id.clone())
-        .filter(|id| key.may_use(id))
-        .filter(|id| constraints.allowed_models.as_ref().is_none_or(|a| a.contains(id)))
         .collect();
     if allowed.is_empty() {
-        return Err(ApiError::forbidden(format!("API key `{}` may not use any served model", key.id)));
+        let r = permitted.iter().find_map(|m| unsupported(m.provider.as_ref(), req.requires));
+        let field = r.map_or(String::new(), |r| r.field.clone());
+        return Err(ApiError::bad_request(
+            "unsupported_parameter",
+            format!("no model this key may use can honour `{field}`; send it to a model whose provider supports it"),
+        )
+        .with_param(field));
     }
     let preds = router.predict(req.text, req.prompt_tokens).await.map_err(|e| match e {
         RoutingError::Busy(_) => {
@@ -113,17 +140,26 @@ pub async fn plan(registry: &Registry, router: &LiveRouter, req: RoutingRequest<
     Ok(Plan { mode: Mode::Auto, policy: policy_name(policy), reason: d.reason, ranked, candidates })
 }
 
-fn direct(registry: &Registry, key: &KeyInfo, model: &str) -> Result<Plan, ApiError> {
-    if registry.get(model).is_none() {
-        let known: Vec<&str> = registry.all().iter().map(|m| m.entry.id.as_str()).collect();
+fn direct(registry: &Registry, key: &KeyInfo, model: &str, requires: &[Requirement]) -> Result<Plan, ApiError> {
+    let Some(m) = registry.get(model) else {
+        // Name only what this key may use; echo at most a short prefix of the request.
+        let known: Vec<&str> =
+            registry.all().iter().map(|m| m.entry.id.as_str()).filter(|id| key.may_use(id)).collect();
         return Err(ApiError::not_found(
             "model_not_found",
-            format!("model `{model}` does not exist; use \"auto\" or one of: {}", known.join(", ")),
+            format!(
+                "model `{}` does not exist; use \"auto\" or one of: {}",
+                crate::error::truncate(model),
+                known.join(", ")
+            ),
         )
         .with_param("model"));
-    }
+    };
     if !key.may_use(model) {
         return Err(ApiError::forbidden(format!("API key `{}` may not use model `{model}`", key.id)));
+    }
+    if let Some(r) = unsupported(m.provider.as_ref(), requires) {
+        return Err(cannot_honour(model, r));
     }
     Ok(Plan {
         mode: Mode::Direct,

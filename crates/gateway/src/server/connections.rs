@@ -65,22 +65,58 @@ impl ConnState {
     }
 }
 
-/// Marks one request as in flight until dropped (with its response body).
-struct InFlight(Arc<ConnState>);
+/// Marks one request as in flight until dropped (with its response body), then writes
+/// its access-log line: method, path, status, latency, the answering model and the
+/// decision id — never a key or a prompt.
+struct InFlight {
+    conn: Arc<ConnState>,
+    method: hyper::Method,
+    path: String,
+    started: Instant,
+    /// Filled in when the response head is ready.
+    status: u16,
+    model: String,
+    decision: String,
+}
 
 impl InFlight {
-    fn start(s: &Arc<ConnState>) -> InFlight {
+    fn start(s: &Arc<ConnState>, req: &hyper::Request<Incoming>) -> InFlight {
         s.active.fetch_add(1, Ordering::SeqCst);
         s.head_started.store(0, Ordering::SeqCst);
-        InFlight(s.clone())
+        InFlight {
+            conn: s.clone(),
+            method: req.method().clone(),
+            path: req.uri().path().chars().take(128).collect(),
+            started: Instant::now(),
+            status: 0,
+            model: String::new(),
+            decision: String::new(),
+        }
+    }
+
+    fn respond(&mut self, resp: &hyper::Response<Body>) {
+        let h = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+        self.status = resp.status().as_u16();
+        self.model = h("x-conductor-model");
+        self.decision = h("x-conductor-decision-id");
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let s = &self.0;
+        let s = &self.conn;
         s.idle_since.store(s.now(), Ordering::SeqCst);
         s.active.fetch_sub(1, Ordering::SeqCst);
+        tracing::info!(
+            target: "access",
+            "{} {} {} {:.1}ms model={} decision={}",
+            self.method,
+            self.path,
+            self.status,
+            self.started.elapsed().as_secs_f64() * 1e3,
+            self.model,
+            self.decision
+        );
     }
 }
 
@@ -198,10 +234,11 @@ async fn connection(tcp: TcpStream, app: Router, limits: Limits, mut shutdown: w
     let io = TokioIo::new(Watched { io: tcp, state: state.clone() });
     let svc_state = state.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-        let guard = InFlight::start(&svc_state);
+        let mut guard = InFlight::start(&svc_state, &req);
         let mut app = app.clone();
         async move {
             let resp = tower_service::Service::call(&mut app, req.map(Body::new)).await?;
+            guard.respond(&resp);
             Ok::<_, std::convert::Infallible>(resp.map(|b| Body::new(Guarded { inner: b, _guard: guard })))
         }
     });

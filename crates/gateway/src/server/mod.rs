@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::keys::KeyStore;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
+use crate::reliability::rate::RateLimiter;
 use crate::routes;
 use crate::routing::LiveRouter;
 use crate::state::AppState;
@@ -28,7 +29,9 @@ pub fn app(state: Arc<AppState>) -> HttpRouter {
     HttpRouter::new()
         .route(routes::chat::ROUTE, post(routes::chat::handler))
         .route(routes::feedback::ROUTE, post(routes::feedback::handler))
+        .route(routes::embeddings::ROUTE, post(routes::embeddings::handler))
         .route("/v1/models", get(routes::info::models))
+        .route("/v1/models/{*id}", get(routes::info::model))
         .route("/healthz", get(routes::info::healthz))
         .route("/metrics", get(routes::info::metrics))
         .fallback(routes::info::not_found)
@@ -37,13 +40,27 @@ pub fn app(state: Arc<AppState>) -> HttpRouter {
 }
 
 /// The router trained on this project's own outcomes for the embedded library
-/// (`records/local.jsonl`), used when the config names no artifact and serves only the
-/// local library. Relative to the working directory, like `catalog/local.toml`.
+/// (`records/local.jsonl`), shipped with the installation (see `conductor_core::install`).
 pub const DEFAULT_LOCAL_ROUTER: &str = "routers/local.router";
 
+/// The shipped router, when it fits: the config names no artifact and serves only the
+/// local library. With remote models too it would not know them: say so loudly.
 fn default_local_router(config: &Config) -> Option<std::path::PathBuf> {
-    let p = std::path::PathBuf::from(DEFAULT_LOCAL_ROUTER);
-    (config.models.is_empty() && config.local.enabled && p.is_file()).then_some(p)
+    let p = conductor_core::install::shipped(DEFAULT_LOCAL_ROUTER);
+    if !(config.local.enabled && p.is_file()) {
+        return None;
+    }
+    if !config.models.is_empty() {
+        tracing::warn!(
+            "the router shipped for the local library ({}) knows only the local models, so with [[models]] \
+             configured `auto` starts from a cold-start router (tier priors, learning only from feedback). \
+             To route with a trained router, collect outcomes for your models (`conductor collect`), train one \
+             (`conductor lab train`) and set `router.artifact`; to keep the shipped one, serve the local library only",
+            p.display()
+        );
+        return None;
+    }
+    Some(p)
 }
 
 /// Builds everything `serve` needs. Returns the state and the books writer to join
@@ -51,8 +68,10 @@ fn default_local_router(config: &Config) -> Option<std::path::PathBuf> {
 pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::BooksWriter)> {
     let registry = Registry::build(&config)?;
     if registry.all().is_empty() {
+        let dir = registry.library.as_ref().map(|l| l.dir().to_path_buf()).unwrap_or_default();
         anyhow::bail!(
-            "no models to serve: the local library has no model files (run `bash scripts/setup.sh`) and the config declares no [[models]]"
+            "no models to serve: the config declares no [[models]] and the local library has no model files: {}",
+            conductor_core::install::models_dir_help(&dir)
         );
     }
     let (books, writer) = Books::open(&config.books.path).context("opening the books (config key `books.path`)")?;
@@ -80,12 +99,14 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
+    let mut router = router;
+    router.set_feedback_model_weight(config.feedback.model_weight);
     let live = LiveRouter::new(router, embedder, source, workers, config.router.queue)?;
     // Replay feedback so a restart keeps what the router learned.
     let mut replayed = 0;
     for f in reader.feedback()? {
         if let (Some(p), Some(m)) = (&f.prompt, &f.model) {
-            if live.learn_now(p, m, f.score).is_ok() {
+            if live.learn_now(&format!("{}/{}", f.decision_id, f.key_id), p, m, f.score).is_ok() {
                 replayed += 1;
             }
         }
@@ -99,6 +120,7 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
         budgets,
         books,
         metrics: Metrics::default(),
+        feedback_limit: RateLimiter::new(config.feedback.per_key_per_minute),
         config,
     };
     Ok((Arc::new(state), writer))
