@@ -5,8 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv-bench/bin/python ] || python3 -m venv .venv-bench
-if ! .venv-bench/bin/python -c 'import llama_cpp' 2>/dev/null; then
-  CMAKE_ARGS="-DGGML_NATIVE=ON" .venv-bench/bin/pip install --quiet --disable-pip-version-check "llama-cpp-python==${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
+# Built like conductor's own llama.cpp (native CPU flags, no AMX: some VMs advertise AMX but
+# fault on it; see .cargo/config.toml), so the comparison is like for like. The marker file
+# records that this build is the AMX-free one.
+if [ ! -f .venv-bench/.llama-no-amx ] || ! .venv-bench/bin/python -c 'import llama_cpp' 2>/dev/null; then
+  CFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" CXXFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" \
+    CMAKE_ARGS="-DGGML_NATIVE=ON" .venv-bench/bin/pip install --quiet --disable-pip-version-check \
+    --force-reinstall --no-deps --no-cache-dir "llama-cpp-python==${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
+  touch .venv-bench/.llama-no-amx
 fi
 # The LiteLLM proxy, for `conductor bench gateway --litellm .venv-bench/bin/litellm`.
 if [ ! -x .venv-bench/bin/litellm ]; then

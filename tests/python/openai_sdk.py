@@ -4,6 +4,7 @@ Usage: python openai_sdk.py BASE_URL LOCAL_MODEL
 Exits non-zero (AssertionError / SDK exception) on any mismatch.
 """
 
+import json
 import sys
 
 import openai
@@ -71,6 +72,60 @@ try:
     raise AssertionError("expected BadRequestError")
 except openai.BadRequestError as e:
     assert "messages" in e.message
+
+# Token log-probabilities from the local engine, whole and streamed: each in (-inf, 0], the
+# alternatives sorted, and (greedy) the chosen token the most likely of them.
+c = client.chat.completions.create(
+    model=local_model, messages=messages, max_tokens=5, temperature=0, logprobs=True, top_logprobs=3
+)
+content = c.choices[0].logprobs.content
+assert len(content) == c.usage.completion_tokens, (len(content), c.usage)
+for t in content:
+    assert t.logprob <= 0.0, t
+    tops = [x.logprob for x in t.top_logprobs]
+    assert len(tops) == 3 and tops == sorted(tops, reverse=True), t
+    assert t.top_logprobs[0].token == t.token, t
+assert "".join(t.token for t in content) == c.choices[0].message.content
+streamed = []
+for chunk in client.chat.completions.create(
+    model=local_model, messages=messages, max_tokens=5, temperature=0, logprobs=True, top_logprobs=2, stream=True
+):
+    for ch in chunk.choices:
+        if ch.logprobs and ch.logprobs.content:
+            streamed.extend(ch.logprobs.content)
+assert [t.token for t in streamed] == [t.token for t in content], (streamed, content)
+
+# Constrained output: a JSON schema through the SDK; the answer parses and matches it.
+schema = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer", "minimum": 0, "maximum": 150}},
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}
+c = client.chat.completions.create(
+    model=local_model,
+    messages=[{"role": "user", "content": "Describe a person with a name and an age."}],
+    max_tokens=64,
+    response_format={"type": "json_schema", "json_schema": {"name": "person", "schema": schema, "strict": True}},
+)
+person = json.loads(c.choices[0].message.content)
+assert set(person) == {"name", "age"}, person
+assert isinstance(person["name"], str) and len(person["name"]) <= 20, person
+assert isinstance(person["age"], int) and 0 <= person["age"] <= 150, person
+obj = json.loads(
+    client.chat.completions.create(
+        model=local_model, messages=messages, max_tokens=48, response_format={"type": "json_object"}
+    ).choices[0].message.content
+)
+assert isinstance(obj, dict), obj
+try:
+    client.chat.completions.create(
+        model=local_model, messages=messages,
+        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}}}},
+    )
+    raise AssertionError("expected BadRequestError for a schema that cannot be expressed")
+except openai.BadRequestError as e:
+    assert "json_schema" in e.message, e.message
 
 # A field the local model cannot honour is refused by name, never silently dropped.
 try:

@@ -20,16 +20,20 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// List the embedded model library (id, architecture, size, present or missing).
+    #[cfg(feature = "local")]
     Models(cmd::local::ModelsArgs),
     /// Chat with one library model; streams the answer to the terminal.
+    #[cfg(feature = "local")]
     Chat(cmd::local::ChatArgs),
     /// Print sentence embeddings (all-MiniLM-L6-v2) for the given texts.
+    #[cfg(feature = "local")]
     Embed(cmd::local::EmbedArgs),
     /// Serve the OpenAI-compatible gateway (routes `model: "auto"` to the cheapest model predicted to answer well).
     Serve(cmd::serve::ServeArgs),
     /// Query the gateway's books: recent decisions, spend, savings, export for retraining.
     Logs(cmd::logs::LogsArgs),
     /// Run library models on benchmark prompts (GSM8K, HumanEval), score the answers, append records.
+    #[cfg(feature = "local")]
     Collect(cmd::collect::CollectArgs),
     /// Benchmarks.
     #[command(subcommand)]
@@ -55,9 +59,13 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
+        #[cfg(feature = "local")]
         Command::Models(a) => cmd::local::models(a),
+        #[cfg(feature = "local")]
         Command::Chat(a) => cmd::local::chat(a),
+        #[cfg(feature = "local")]
         Command::Embed(a) => cmd::local::embed(a),
+        #[cfg(feature = "local")]
         Command::Collect(a) => cmd::collect::run(a),
         Command::Bench(c) => cmd::bench::run(c),
         Command::Lab(c) => cmd::lab::run(c),

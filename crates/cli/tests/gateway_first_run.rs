@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 
 fn conductor(dir: &std::path::Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_conductor"));
-    c.current_dir(dir).env_remove("CONDUCTOR_MODELS").env_remove("CONDUCTOR_LOG");
+    c.current_dir(dir).env_remove("CONDUCTOR_MODELS").env_remove("CONDUCTOR_LOG").env("CONDUCTOR_THREADS", "1");
     c
 }
 
@@ -108,6 +108,7 @@ fn serve_stderr(config: &str) -> (bool, String) {
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&p)
         .env("CONDUCTOR_MODELS", models_dir())
+        .env("CONDUCTOR_THREADS", "1")
         .env_remove("CONDUCTOR_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

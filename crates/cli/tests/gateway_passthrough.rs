@@ -81,8 +81,7 @@ async fn a_model_that_cannot_honour_a_field_is_refused_or_routed_around() {
     for (field, value) in [
         ("tools", json!([{"type": "function", "function": {"name": "f"}}])),
         ("tool_choice", json!("required")),
-        ("response_format", json!({"type": "json_object"})),
-        ("logit_bias", json!({"1": 5})),
+        ("parallel_tool_calls", json!(true)),
     ] {
         let mut b = chat_body("smollm2-135m", "hi", false);
         b[field] = value;
@@ -99,6 +98,15 @@ async fn a_model_that_cannot_honour_a_field_is_refused_or_routed_around() {
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["param"], "messages[0].name", "{v}");
+
+    // What the engine does honour (JSON mode, logit bias, penalties) is served, not refused.
+    let mut b = chat_body("smollm2-135m", "hi", false);
+    b["response_format"] = json!({"type": "json_object"});
+    b["logit_bias"] = json!({"1": 5});
+    b["presence_penalty"] = json!(0.5);
+    b["max_tokens"] = json!(8);
+    let r = http.post(s.url("/v1/chat/completions")).json(&b).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 
     // Features switched off (false, 0, empty) ask for nothing.
     let mut b = chat_body("smollm2-135m", "hi", false);

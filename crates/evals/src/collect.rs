@@ -13,7 +13,7 @@ use anyhow::Context;
 use conductor_core::catalog::Catalog;
 use conductor_core::jsonl::Appender;
 use conductor_core::records::Record;
-use conductor_local::{ChatMessage, FinishReason, GenParams, Library};
+use conductor_local::{ChatMessage, FinishReason, GenParams, Generation, Library};
 
 use crate::score::{self, sandbox::Limits};
 use crate::tasks::{self, Task};
@@ -30,6 +30,8 @@ pub struct Plan {
     pub catalog: Catalog,
     pub limits: Limits,
     pub seed: u64,
+    /// Prompts sent to a model at once (the engine decodes them together as one batch).
+    pub batch: usize,
 }
 
 /// Counts for the closing summary.
@@ -84,11 +86,16 @@ pub fn run(
     let total = tasks.len() * plan.models.len();
     let mut summary = Summary::default();
     let mut n = 0;
-    for task in &tasks {
+    // Prompt-major in chunks: a chunk of prompts goes to every model before the next chunk,
+    // so a partial run still has every model on the same prompts; within a chunk each
+    // model gets its prompts together and batches them.
+    for chunk in tasks.chunks(plan.batch.max(1)) {
         for model_id in &plan.models {
-            n += 1;
-            if done.contains(&(task.id.clone(), model_id.clone())) {
-                summary.skipped += 1;
+            let todo: Vec<&Task> = chunk.iter().filter(|t| !done.contains(&(t.id.clone(), model_id.clone()))).collect();
+            let skipped = chunk.len() - todo.len();
+            summary.skipped += skipped;
+            n += skipped;
+            if todo.is_empty() {
                 on_progress(n, total, "");
                 continue;
             }
@@ -97,34 +104,59 @@ pub fn run(
                 return Ok(summary);
             }
             let model = lib.chat_model(model_id)?;
-            let params = GenParams { max_tokens: template::max_tokens(task), seed: plan.seed, ..Default::default() };
-            let started = Instant::now();
-            let g = model.generate(&[ChatMessage::user(template::render(task))], &params, &mut |_| {
-                !stop.load(Ordering::SeqCst)
-            })?;
-            if g.finish_reason == FinishReason::Cancelled {
-                summary.interrupted = true;
-                return Ok(summary);
+            let answers: Vec<anyhow::Result<(Generation, f64)>> = std::thread::scope(|s| {
+                let hs: Vec<_> = todo
+                    .iter()
+                    .map(|task| {
+                        let model = model.clone();
+                        s.spawn(move || {
+                            let params = GenParams {
+                                max_tokens: template::max_tokens(task),
+                                seed: plan.seed,
+                                ..Default::default()
+                            };
+                            let started = Instant::now();
+                            let ask = [ChatMessage::user(template::render(task))];
+                            let g = model.generate(&ask, &params, &mut |_| !stop.load(Ordering::SeqCst))?;
+                            Ok((g, started.elapsed().as_secs_f64() * 1e3))
+                        })
+                    })
+                    .collect();
+                hs.into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a generation thread panicked"))))
+                    .collect()
+            });
+            for (task, answer) in todo.iter().zip(answers) {
+                let (g, latency_ms) = answer?;
+                if g.finish_reason == FinishReason::Cancelled {
+                    summary.interrupted = true;
+                    return Ok(summary);
+                }
+                let verdict = score::score(task, &g.text, &plan.limits)?;
+                let entry = plan.catalog.get(model_id)?;
+                file.push(&Record {
+                    prompt_id: task.id.clone(),
+                    dataset: task.dataset.clone(),
+                    prompt: task.question.clone(),
+                    model: model_id.clone(),
+                    score: verdict.score,
+                    prompt_tokens: Some(g.prompt_tokens),
+                    completion_tokens: Some(g.completion_tokens),
+                    cost_usd: Some(entry.cost_usd(g.prompt_tokens, g.completion_tokens)),
+                    // Wall time of this answer, sharing the model with the rest of its batch.
+                    latency_ms: Some((latency_ms * 10.0).round() / 10.0),
+                    finish_reason: Some(g.finish_reason.as_str().to_string()),
+                    verdict: Some(verdict.detail.clone()),
+                    response: Some(g.text),
+                })?;
+                summary.written += 1;
+                n += 1;
+                on_progress(
+                    n,
+                    total,
+                    &format!("{} {} {}", task.id, model_id, if verdict.score > 0.0 { "✓" } else { "✗" }),
+                );
             }
-            let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-            let verdict = score::score(task, &g.text, &plan.limits)?;
-            let entry = plan.catalog.get(model_id)?;
-            file.push(&Record {
-                prompt_id: task.id.clone(),
-                dataset: task.dataset.clone(),
-                prompt: task.question.clone(),
-                model: model_id.clone(),
-                score: verdict.score,
-                prompt_tokens: Some(g.prompt_tokens),
-                completion_tokens: Some(g.completion_tokens),
-                cost_usd: Some(entry.cost_usd(g.prompt_tokens, g.completion_tokens)),
-                latency_ms: Some((latency_ms * 10.0).round() / 10.0),
-                finish_reason: Some(g.finish_reason.as_str().to_string()),
-                verdict: Some(verdict.detail.clone()),
-                response: Some(g.text),
-            })?;
-            summary.written += 1;
-            on_progress(n, total, &format!("{} {} {}", task.id, model_id, if verdict.score > 0.0 { "✓" } else { "✗" }));
         }
     }
     Ok(summary)

@@ -152,8 +152,13 @@ pub struct LocalConfig {
     pub catalog: Option<PathBuf>,
     /// Library models to serve (empty: every model whose files are present).
     pub models: Vec<String>,
-    /// Waiting requests per local model before 429 (each model runs one at a time).
+    /// Requests one local model decodes together (continuous batching); each has a KV
+    /// cache of the model's whole context window.
+    pub parallel: usize,
+    /// Waiting requests per local model beyond those, before 429 + `Retry-After`.
     pub max_queue: usize,
+    /// CPU threads each model's engine uses (0: one per core).
+    pub threads: usize,
     pub first_token_timeout_ms: u64,
     pub total_timeout_ms: u64,
 }
@@ -161,11 +166,14 @@ pub struct LocalConfig {
 impl Default for LocalConfig {
     fn default() -> Self {
         LocalConfig {
-            enabled: true,
+            // A build without the local engine serves remote models only.
+            enabled: cfg!(feature = "local"),
             models: Vec::new(),
             models_dir: None,
             catalog: None,
+            parallel: 4,
             max_queue: 64,
+            threads: 0,
             first_token_timeout_ms: 120_000,
             total_timeout_ms: 600_000,
         }
@@ -425,8 +433,8 @@ impl Config {
     /// embedded library (checked by id; whether its file is present is known at start-up).
     fn known_model(&self, id: &str) -> bool {
         self.models.iter().any(|m| m.id == id)
-            || conductor_local::library_chat_ids().iter().any(|l| l == id)
-            || id == conductor_local::EMBEDDER_ID
+            || crate::local::library_chat_ids().iter().any(|l| l == id)
+            || id == crate::local::EMBEDDER_ID
     }
 
     /// Checks values serde cannot: ranges, cross references.
@@ -446,6 +454,9 @@ impl Config {
             if v == 0 {
                 return bad(format!("server.{k}"), "must be at least 1 ms");
             }
+        }
+        if self.local.parallel == 0 {
+            return bad("local.parallel".into(), "must be at least 1");
         }
         if self.router.queue == 0 {
             return bad("router.queue".into(), "must be at least 1");
@@ -474,7 +485,7 @@ impl Config {
             }
             let served_locally =
                 self.local.enabled && (self.local.models.is_empty() || self.local.models.contains(&m.id));
-            if served_locally && m.endpoint != Endpoint::Local && conductor_local::library_chat_ids().contains(&m.id) {
+            if served_locally && m.endpoint != Endpoint::Local && crate::local::library_chat_ids().contains(&m.id) {
                 return bad(
                     k("id"),
                     &format!(

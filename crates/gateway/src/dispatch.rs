@@ -53,7 +53,7 @@ impl Started {
         };
         match &ev {
             Ok(StreamEvent::Finish { .. }) => self.finished = true,
-            Ok(StreamEvent::Delta(_)) => {}
+            Ok(StreamEvent::Delta { .. }) => {}
             Err(e) => {
                 self.finished = true;
                 self.state.metrics.error(&self.model.entry.id, e.kind());

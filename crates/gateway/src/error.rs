@@ -90,6 +90,11 @@ impl ApiError {
             ProviderError::Status { .. } if e.is_request_rejected() => {
                 ApiError::bad_request("upstream_rejected_request", format!("model {model}: {e}"))
             }
+            ProviderError::Overloaded { message, retry_after } => ApiError::rate_limited(
+                "queue_full",
+                format!("model {model}: {message}"),
+                retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            ),
             ProviderError::Unavailable(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "server_error",

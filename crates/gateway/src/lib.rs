@@ -15,6 +15,7 @@ pub mod config;
 pub(crate) mod dispatch;
 pub(crate) mod error;
 pub(crate) mod keys;
+pub(crate) mod local;
 pub(crate) mod metrics;
 pub(crate) mod registry;
 pub(crate) mod reliability;

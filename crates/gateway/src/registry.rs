@@ -4,13 +4,12 @@
 //! library.
 
 use crate::config::{Config, Endpoint, ModelConfig};
+use crate::local;
 use crate::reliability::breaker::Breaker;
 use crate::reliability::queue::Queue;
 use anyhow::Context;
 use conductor_core::catalog::{Catalog, ModelEntry};
-use conductor_local::Library;
 use conductor_providers::anthropic::AnthropicProvider;
-use conductor_providers::local::LocalProvider;
 use conductor_providers::openai_compat::OpenAiCompatProvider;
 use conductor_providers::Provider;
 use std::collections::HashMap;
@@ -42,7 +41,7 @@ pub struct Registry {
     by_id: HashMap<String, usize>,
     /// Index of the largest model (the "always use the biggest" baseline for savings).
     largest: Option<usize>,
-    pub library: Option<Arc<Library>>,
+    pub library: Option<Arc<local::Local>>,
 }
 
 /// Built-in compute price for local models when no catalogue gives one: $0.10 per
@@ -58,53 +57,50 @@ impl Registry {
         let mut models: Vec<Arc<Served>> = Vec::new();
 
         let needs_library = cfg.local.enabled || cfg.models.iter().any(|m| m.endpoint == Endpoint::Local);
-        let library = needs_library.then(|| {
-            Arc::new(match &cfg.local.models_dir {
-                Some(d) => Library::open(d.clone()),
-                None => Library::from_env(),
-            })
-        });
+        let library = if needs_library { Some(Arc::new(local::open(&cfg.local)?)) } else { None };
         let local_catalog = local_catalog(cfg)?;
-        let local_provider: Option<Arc<dyn Provider>> =
-            library.as_ref().map(|l| Arc::new(LocalProvider::new(l.clone())) as Arc<dyn Provider>);
+        let local_provider: Option<Arc<dyn Provider>> = library.as_ref().map(|l| l.provider());
+        // Local models: the engine batches requests and keeps its own queue (it refuses a
+        // request when full, with the expected wait), so the gateway's queue lets them through.
+        let local_queue = || Queue::new(1 << 20, 0);
+        let local_limits = || Limits {
+            first_token: Duration::from_millis(cfg.local.first_token_timeout_ms),
+            total: Duration::from_millis(cfg.local.total_timeout_ms),
+            max_retries: 0,
+            default_max_tokens: local::DEFAULT_MAX_TOKENS,
+        };
 
         if let (true, Some(lib)) = (cfg.local.enabled, &library) {
+            let ids = lib.chat_ids();
             for id in &cfg.local.models {
-                if !lib.chat_ids().contains(id) {
+                if !ids.contains(id) {
                     anyhow::bail!(
                         "config key `local.models`: unknown library model \"{id}\" (library: {})",
-                        lib.chat_ids().join(", ")
+                        ids.join(", ")
                     );
                 }
             }
-            for spec in lib.specs() {
-                let chat = lib.chat_ids().contains(&spec.id);
+            for spec in lib.models() {
                 let wanted = cfg.local.models.is_empty() || cfg.local.models.contains(&spec.id);
-                if !chat || !wanted || !spec.present() || cfg.models.iter().any(|m| m.id == spec.id) {
+                if !wanted || !spec.present || cfg.models.iter().any(|m| m.id == spec.id) {
                     continue;
                 }
-                let (Some(tier), Some(provider)) = (spec.tier, local_provider.clone()) else { continue };
-                let entry =
-                    local_catalog.as_ref().and_then(|c| c.get(&spec.id).ok().cloned()).unwrap_or_else(|| ModelEntry {
-                        id: spec.id.clone(),
-                        provider: "local".into(),
-                        input_usd_per_mtok: local_price(spec.params),
-                        output_usd_per_mtok: local_price(spec.params),
-                        context_length: spec.context_length,
-                        tier,
-                    });
+                let Some(provider) = local_provider.clone() else { continue };
+                let entry = local_catalog.get(&spec.id).ok().cloned().unwrap_or_else(|| ModelEntry {
+                    id: spec.id.clone(),
+                    provider: "local".into(),
+                    input_usd_per_mtok: local_price(spec.params),
+                    output_usd_per_mtok: local_price(spec.params),
+                    context_length: spec.context_length,
+                    tier: spec.tier,
+                });
                 models.push(Arc::new(Served {
                     entry,
                     upstream_model: spec.id.clone(),
                     provider,
-                    limits: Limits {
-                        first_token: Duration::from_millis(cfg.local.first_token_timeout_ms),
-                        total: Duration::from_millis(cfg.local.total_timeout_ms),
-                        max_retries: 0,
-                        default_max_tokens: conductor_providers::local::DEFAULT_MAX_TOKENS,
-                    },
+                    limits: local_limits(),
                     breaker: breaker(),
-                    queue: Queue::new(1, cfg.local.max_queue),
+                    queue: local_queue(),
                 }));
             }
         }
@@ -113,7 +109,8 @@ impl Registry {
             let provider =
                 make_provider(m, local_provider.as_ref()).with_context(|| format!("config key `models[{i}]`"))?;
             let upstream_model = m.upstream_model.clone().unwrap_or_else(|| m.id.clone());
-            if let (Endpoint::Local, Some(lib)) = (&m.endpoint, &library) {
+            let is_local = m.endpoint == Endpoint::Local;
+            if let (true, Some(lib)) = (is_local, &library) {
                 if !lib.chat_ids().contains(&upstream_model) {
                     anyhow::bail!(
                         "config key `models[{i}].upstream_model`: \"{upstream_model}\" is not a library model ({})",
@@ -132,14 +129,18 @@ impl Registry {
                 },
                 upstream_model,
                 provider,
-                limits: Limits {
-                    first_token: Duration::from_millis(m.first_token_timeout_ms),
-                    total: Duration::from_millis(m.total_timeout_ms),
-                    max_retries: m.max_retries,
-                    default_max_tokens: (m.context_length / 2).clamp(1, 4096) as u32,
+                limits: if is_local {
+                    local_limits()
+                } else {
+                    Limits {
+                        first_token: Duration::from_millis(m.first_token_timeout_ms),
+                        total: Duration::from_millis(m.total_timeout_ms),
+                        max_retries: m.max_retries,
+                        default_max_tokens: (m.context_length / 2).clamp(1, 4096) as u32,
+                    }
                 },
                 breaker: breaker(),
-                queue: Queue::new(m.max_concurrency, m.max_queue),
+                queue: if is_local { local_queue() } else { Queue::new(m.max_concurrency, m.max_queue) },
             }));
         }
         let by_id = models.iter().enumerate().map(|(i, m)| (m.entry.id.clone(), i)).collect();
@@ -167,18 +168,12 @@ impl Registry {
     }
 }
 
-fn local_catalog(cfg: &Config) -> anyhow::Result<Option<Catalog>> {
-    let path = match &cfg.local.catalog {
-        Some(p) => p.clone(),
-        None => {
-            let p = conductor_core::install::shipped("catalog/local.toml");
-            if !p.is_file() {
-                return Ok(None);
-            }
-            p
-        }
-    };
-    Ok(Some(Catalog::load(&path).with_context(|| "config key `local.catalog`")?))
+/// Local prices and tiers: `local.catalog` when set, else the library's manifest.
+fn local_catalog(cfg: &Config) -> anyhow::Result<Catalog> {
+    match &cfg.local.catalog {
+        Some(p) => Ok(Catalog::load(p).with_context(|| "config key `local.catalog`")?),
+        None => Ok(local::catalog()),
+    }
 }
 
 fn make_provider(m: &ModelConfig, local: Option<&Arc<dyn Provider>>) -> anyhow::Result<Arc<dyn Provider>> {

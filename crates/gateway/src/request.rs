@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::routing::Target;
 use conductor_core::policy::{Constraints, Policy};
 use conductor_providers::openai_wire::ChatCompletionRequest;
-use conductor_providers::{ChatMessage, ChatRequest, Requirement, Role};
+use conductor_providers::{ChatMessage, ChatRequest, Extras, Requirement, ResponseFormat, Role};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -109,7 +109,7 @@ fn requirements(req: &ChatCompletionRequest) -> Vec<Requirement> {
     let mut out: Vec<Requirement> = req
         .extra
         .iter()
-        .filter(|(_, v)| asks(v))
+        .filter(|(k, v)| asks(v) && !(k.as_str() == "response_format" && v["type"] == "text"))
         .map(|(k, _)| Requirement { field: k.clone(), capability: k.clone() })
         .collect();
     for (i, m) in req.messages.iter().enumerate() {
@@ -123,8 +123,87 @@ fn requirements(req: &ChatCompletionRequest) -> Vec<Requirement> {
     out
 }
 
+/// The typed form of the generation controls among the extra fields (they are forwarded
+/// as sent to OpenAI-compatible upstreams; the local engine reads these).
+fn extras(x: &serde_json::Map<String, Value>) -> Result<Extras, ApiError> {
+    let bad = |param: &str, msg: String| ApiError::bad_request("invalid_value", msg).with_param(param);
+    let num = |k: &str, lo: f64, hi: f64| -> Result<f32, ApiError> {
+        match x.get(k) {
+            None | Some(Value::Null) => Ok(0.0),
+            Some(v) => v
+                .as_f64()
+                .filter(|f| (lo..=hi).contains(f))
+                .map(|f| f as f32)
+                .ok_or_else(|| bad(k, format!("`{k}` must be a number between {lo} and {hi}"))),
+        }
+    };
+    let mut e = Extras {
+        frequency_penalty: num("frequency_penalty", -2.0, 2.0)?,
+        presence_penalty: num("presence_penalty", -2.0, 2.0)?,
+        ..Default::default()
+    };
+    match x.get("logit_bias") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                let t = k
+                    .parse::<u32>()
+                    .map_err(|_| bad("logit_bias", format!("`logit_bias` key `{k}` is not a token id")))?;
+                let b = v.as_f64().filter(|b| (-100.0..=100.0).contains(b)).ok_or_else(|| {
+                    bad("logit_bias", format!("`logit_bias[{k}]` must be a number between -100 and 100"))
+                })?;
+                e.logit_bias.push((t, b as f32));
+            }
+        }
+        Some(_) => return Err(bad("logit_bias", "`logit_bias` must be an object of token id → bias".into())),
+    }
+    let logprobs = match x.get("logprobs") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad("logprobs", "`logprobs` must be true or false".into())),
+    };
+    let top = match x.get("top_logprobs") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .filter(|k| *k <= 20)
+                .ok_or_else(|| bad("top_logprobs", "`top_logprobs` must be an integer from 0 to 20".into()))?
+                as usize,
+        ),
+    };
+    if top.is_some_and(|k| k > 0) && !logprobs {
+        return Err(bad("top_logprobs", "`top_logprobs` needs `logprobs: true`".into()));
+    }
+    e.logprobs = logprobs.then(|| top.unwrap_or(0));
+    e.response_format = match x.get("response_format") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.get("type").and_then(Value::as_str) {
+            Some("text") => None,
+            Some("json_object") => Some(ResponseFormat::JsonObject),
+            Some("json_schema") => {
+                let schema = v.get("json_schema").and_then(|j| j.get("schema")).filter(|s| s.is_object());
+                let Some(s) = schema else {
+                    return Err(bad(
+                        "response_format",
+                        "`response_format.json_schema.schema` must be a JSON Schema object".into(),
+                    ));
+                };
+                Some(ResponseFormat::JsonSchema(s.clone()))
+            }
+            _ => {
+                return Err(bad(
+                    "response_format",
+                    "`response_format.type` must be \"text\", \"json_object\" or \"json_schema\"".into(),
+                ))
+            }
+        },
+    };
+    Ok(e)
+}
+
 fn validate(req: ChatCompletionRequest, defaults: &PolicyConfig) -> Result<ChatInput, ApiError> {
     let requires = requirements(&req);
+    let extras = extras(&req.extra)?;
     let bad = |param: &str, msg: String| Err(ApiError::bad_request("invalid_value", msg).with_param(param));
     if req.model.trim().is_empty() {
         return bad("model", "`model` must be a model id or \"auto\"".into());
@@ -195,6 +274,7 @@ fn validate(req: ChatCompletionRequest, defaults: &PolicyConfig) -> Result<ChatI
             stop,
             seed: req.seed.map(|s| s as u64),
             user: req.user,
+            extras,
             requires,
             passthrough: None,
         },

@@ -106,7 +106,7 @@ impl Embedder {
 
 impl conductor_core::embedder::TextEmbedder for Embedder {
     fn id(&self) -> &str {
-        crate::spec::EMBEDDER_ID
+        crate::manifest::EMBEDDER_ID
     }
     fn dim(&self) -> usize {
         self.dim

@@ -20,6 +20,9 @@ pub enum LocalError {
     #[error("invalid generation parameter: {0}")]
     InvalidParams(String),
 
+    #[error("the model is busy: {waiting} requests are waiting (about {}s of work); retry later", expected_wait.as_secs().max(1))]
+    Busy { waiting: usize, expected_wait: std::time::Duration },
+
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }

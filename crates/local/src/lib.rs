@@ -1,20 +1,26 @@
-//! conductor-local: the embedded model library. GGUF chat models (llama and qwen2
-//! architectures) and the all-MiniLM-L6-v2 sentence embedder, running on CPU inside the
-//! process with candle. Nothing here knows about HTTP or routing.
+//! conductor-local: the embedded model library. GGUF chat models run by llama.cpp (any
+//! architecture it knows), each with its own engine thread that batches concurrent
+//! requests, and the all-MiniLM-L6-v2 sentence embedder (candle). The manifest
+//! `catalog/local.toml` says what the library holds. [`LocalProvider`] serves the library
+//! behind the providers' common trait. Nothing here knows about HTTP or routing.
 
 mod chat_model;
 mod chat_template;
 mod embed;
+mod engine;
 mod error;
-mod gguf_tokenizer;
 mod library;
-mod spec;
+mod load;
+mod manifest;
+mod prompt;
+mod provider;
 mod stop;
-mod weights;
 
-pub use chat_model::{ChatModel, FinishReason, GenParams, Generation, Timings};
-pub use chat_template::{ChatMessage, Role};
+pub use chat_model::{ChatModel, GenParams, Generation, Running, MAX_TOP_LOGPROBS};
+pub use conductor_providers::{ChatMessage, ResponseFormat, Role, TokenLogprob};
 pub use embed::{Embedder, MAX_TOKENS as EMBED_MAX_TOKENS};
+pub use engine::{EngineOptions, Event, FinishReason, Timings, THREADS_ENV};
 pub use error::{LocalError, Result};
 pub use library::{Library, MODELS_ENV};
-pub use spec::{library_chat_ids, Arch, ModelSpec, EMBEDDER_ID};
+pub use manifest::{catalog, library_chat_ids, Kind, ModelSpec, EMBEDDER_ID};
+pub use provider::{LocalProvider, DEFAULT_MAX_TOKENS};

@@ -1,5 +1,5 @@
-//! The model library: the default specs rooted at a models directory, each model loaded
-//! on first use and shared afterwards.
+//! The model library: the manifest's models rooted at a models directory, each loaded on
+//! first use (with its engine) and shared afterwards.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,8 +9,9 @@ use parking_lot::Mutex;
 
 use crate::chat_model::ChatModel;
 use crate::embed::Embedder;
+use crate::engine::EngineOptions;
 use crate::error::{LocalError, Result};
-use crate::spec::{default_specs, Arch, ModelSpec};
+use crate::manifest::{specs, Kind, ModelSpec, EMBEDDER_ID};
 
 /// Environment variable naming the models directory.
 pub const MODELS_ENV: &str = conductor_core::install::MODELS_ENV;
@@ -19,18 +20,26 @@ pub const MODELS_ENV: &str = conductor_core::install::MODELS_ENV;
 pub struct Library {
     dir: PathBuf,
     specs: Vec<ModelSpec>,
+    options: EngineOptions,
     chat: Mutex<HashMap<String, Arc<ChatModel>>>,
     embedder: OnceLock<Arc<Embedder>>,
     embedder_load: Mutex<()>,
 }
 
 impl Library {
-    /// The default library in `models_dir`. Cheap: nothing is loaded until used.
+    /// The library in `models_dir`, engines with default options. Cheap: nothing is
+    /// loaded until used.
     pub fn open(models_dir: impl Into<PathBuf>) -> Self {
+        Self::with_options(models_dir, EngineOptions::default())
+    }
+
+    /// [`Library::open`] with the engine options every model will run with.
+    pub fn with_options(models_dir: impl Into<PathBuf>, options: EngineOptions) -> Self {
         let dir = models_dir.into();
         Self {
-            specs: default_specs(&dir),
+            specs: specs(&dir),
             dir,
+            options,
             chat: Mutex::new(HashMap::new()),
             embedder: OnceLock::new(),
             embedder_load: Mutex::new(()),
@@ -54,27 +63,33 @@ impl Library {
 
     /// Ids of the chat models.
     pub fn chat_ids(&self) -> Vec<String> {
-        self.specs.iter().filter(|s| s.arch != Arch::Bert).map(|s| s.id.clone()).collect()
+        self.specs.iter().filter(|s| s.kind == Kind::Chat).map(|s| s.id.clone()).collect()
     }
 
     pub fn spec(&self, id: &str) -> Result<&ModelSpec> {
         self.specs
             .iter()
-            .find(|s| s.id == id && s.arch != Arch::Bert)
+            .find(|s| s.id == id && s.kind == Kind::Chat)
             .ok_or_else(|| LocalError::UnknownModel { id: id.into(), known: self.chat_ids() })
     }
 
     /// The chat model `id`, loading it on first use (later callers share it).
     pub fn chat_model(&self, id: &str) -> Result<Arc<ChatModel>> {
         let spec = self.spec(id)?;
-        // Holding the map lock while loading makes concurrent first uses load once.
+        // Holding the map lock while loading makes concurrent first uses load once (and
+        // llama.cpp contexts must not be created in parallel).
         let mut loaded = self.chat.lock();
         if let Some(m) = loaded.get(id) {
             return Ok(m.clone());
         }
-        let model = Arc::new(ChatModel::load(spec)?);
+        let model = Arc::new(ChatModel::load(spec, self.options)?);
         loaded.insert(id.to_string(), model.clone());
         Ok(model)
+    }
+
+    /// The chat model `id` if it is already loaded (no loading here).
+    pub fn loaded(&self, id: &str) -> Option<Arc<ChatModel>> {
+        self.chat.lock().get(id).cloned()
     }
 
     /// The sentence embedder, loaded on first use.
@@ -89,8 +104,8 @@ impl Library {
         let spec = self
             .specs
             .iter()
-            .find(|s| s.arch == Arch::Bert)
-            .ok_or_else(|| LocalError::UnknownModel { id: crate::spec::EMBEDDER_ID.into(), known: self.chat_ids() })?;
+            .find(|s| s.kind == Kind::Embedder)
+            .ok_or_else(|| LocalError::UnknownModel { id: EMBEDDER_ID.into(), known: self.chat_ids() })?;
         let e = Arc::new(Embedder::load(&spec.file)?);
         let _ = self.embedder.set(e.clone());
         Ok(e)

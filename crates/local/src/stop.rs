@@ -59,6 +59,7 @@ impl StopMatcher {
     }
 
     /// Everything generated so far, without any stop sequence.
+    #[cfg(test)]
     pub fn text(&self) -> &str {
         &self.text
     }

@@ -8,6 +8,7 @@ use conductor_local::{ChatMessage, GenParams, Library, LocalError};
 
 #[test]
 fn unknown_model_lists_the_known_ones() {
+    let _serial = serial();
     let err = library().chat_model("gpt-17").err().unwrap();
     assert!(matches!(err, LocalError::UnknownModel { .. }));
     let msg = err.to_string();
@@ -16,6 +17,7 @@ fn unknown_model_lists_the_known_ones() {
 
 #[test]
 fn missing_file_names_the_file_and_the_setup_command() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let err = Library::open(dir.path()).chat_model(SMOL).err().unwrap();
     let msg = err.to_string();
@@ -27,6 +29,7 @@ fn missing_file_names_the_file_and_the_setup_command() {
 
 #[test]
 fn truncated_gguf_is_a_clear_error() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let src = std::fs::read(models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
     std::fs::write(dir.path().join("SmolLM2-135M-Instruct.Q4_1.gguf"), &src[..src.len() / 3]).unwrap();
@@ -38,6 +41,7 @@ fn truncated_gguf_is_a_clear_error() {
 
 #[test]
 fn non_gguf_file_is_a_clear_error() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("qwen2.5-coder-0.5b-instruct.gguf"), b"<html>not a model</html>").unwrap();
     let err = Library::open(dir.path()).chat_model(QWEN_05).err().unwrap();
@@ -50,22 +54,24 @@ fn non_gguf_file_is_a_clear_error() {
 
 #[test]
 fn prompt_longer_than_context_states_both_lengths() {
+    let _serial = serial();
     let m = library().chat_model(SMOL).unwrap();
-    let huge = "hello ".repeat(5000);
+    let huge = "hello ".repeat(9000);
     let err = m.generate(&[ChatMessage::user(huge)], &GenParams::default(), &mut |_| true).err().unwrap();
     match &err {
         LocalError::PromptTooLong { prompt_tokens, context_length } => {
-            assert!(*prompt_tokens > 5000);
-            assert_eq!(*context_length, 4096);
+            assert!(*prompt_tokens > 8192);
+            assert_eq!(*context_length, 8192);
         }
         other => panic!("{other}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains("4096") && msg.contains("context window"), "{msg}");
+    assert!(msg.contains("8192") && msg.contains("context window"), "{msg}");
 }
 
 #[test]
 fn invalid_parameters_and_empty_conversations_are_rejected() {
+    let _serial = serial();
     let m = library().chat_model(SMOL).unwrap();
     let msgs = [ChatMessage::user("hi")];
     for p in [

@@ -11,6 +11,7 @@ fn cos(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn vectors_are_384d_and_unit_length() {
+    let _serial = serial();
     let e = library().embedder().unwrap();
     let v = e.embed(&["A short sentence.", "Another, somewhat longer sentence about routing models."]).unwrap();
     assert_eq!(v.len(), 2);
@@ -23,6 +24,7 @@ fn vectors_are_384d_and_unit_length() {
 
 #[test]
 fn paraphrases_are_closer_than_unrelated_pairs() {
+    let _serial = serial();
     let e = library().embedder().unwrap();
     let pairs = [
         (
@@ -50,6 +52,7 @@ fn paraphrases_are_closer_than_unrelated_pairs() {
 
 #[test]
 fn batching_and_padding_do_not_change_vectors() {
+    let _serial = serial();
     let e = library().embedder().unwrap();
     let texts = ["short", "a much longer sentence that needs padding for the short one in the batch"];
     let batch = e.embed(&texts).unwrap();
@@ -61,6 +64,7 @@ fn batching_and_padding_do_not_change_vectors() {
 
 #[test]
 fn long_input_is_truncated_not_rejected() {
+    let _serial = serial();
     let e = library().embedder().unwrap();
     let long = "word ".repeat(5000);
     let v = e.embed(&[&long]).unwrap();

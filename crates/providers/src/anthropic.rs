@@ -113,6 +113,7 @@ pub fn parse_response(v: &Value) -> Result<ChatResponse, ProviderError> {
     let get = |k: &str| usage.and_then(|u| u.get(k)).and_then(|x| x.as_u64()).unwrap_or(0);
     Ok(ChatResponse {
         text,
+        logprobs: None,
         finish_reason: finish_reason(v.get("stop_reason").and_then(|s| s.as_str())),
         usage: Usage { prompt_tokens: get("input_tokens"), completion_tokens: get("output_tokens") },
     })
@@ -124,7 +125,7 @@ impl Provider for AnthropicProvider {
     }
 
     /// The Messages API translation covers the core chat fields only.
-    fn supports(&self, _capability: &str) -> bool {
+    fn supports(&self, _model: &str, _capability: &str) -> bool {
         false
     }
 
@@ -168,9 +169,10 @@ fn apply(st: &mut StreamState, data: &str) -> Result<Option<StreamEvent>, Provid
             st.usage.completion_tokens = u["output_tokens"].as_u64().unwrap_or(0);
             Ok(None)
         }
-        "content_block_delta" => {
-            Ok(v["delta"]["text"].as_str().filter(|t| !t.is_empty()).map(|t| StreamEvent::Delta(t.to_string())))
-        }
+        "content_block_delta" => Ok(v["delta"]["text"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(|t| StreamEvent::Delta { text: t.to_string(), logprobs: None })),
         "message_delta" => {
             if let Some(r) = v["delta"]["stop_reason"].as_str() {
                 st.stop_reason = Some(r.to_string());
@@ -271,8 +273,8 @@ mod tests {
                 out.push(ev);
             }
         }
-        assert_eq!(out[0], StreamEvent::Delta("Hel".into()));
-        assert_eq!(out[1], StreamEvent::Delta("lo".into()));
+        assert_eq!(out[0], StreamEvent::Delta { text: "Hel".into(), logprobs: None });
+        assert_eq!(out[1], StreamEvent::Delta { text: "lo".into(), logprobs: None });
         assert_eq!(
             out[2],
             StreamEvent::Finish {

@@ -31,6 +31,10 @@ pub enum ProviderError {
     /// The model cannot run here (missing weights, unknown id).
     #[error("model unavailable: {0}")]
     Unavailable(String),
+    /// The model is busy and its own queue is full: the request should go elsewhere or
+    /// come back after `retry_after`.
+    #[error("{message}")]
+    Overloaded { message: String, retry_after: Duration },
     /// Anything else.
     #[error("provider error: {0}")]
     Other(String),
@@ -53,7 +57,7 @@ impl ProviderError {
     /// back-pressure from a healthy upstream, honoured by waiting, not a failure.
     pub fn is_model_fault(&self) -> bool {
         match self {
-            ProviderError::InvalidRequest { .. } => false,
+            ProviderError::InvalidRequest { .. } | ProviderError::Overloaded { .. } => false,
             ProviderError::Status { status, .. } => !matches!(status, 400 | 413 | 422 | 429),
             _ => true,
         }
@@ -76,6 +80,7 @@ impl ProviderError {
             ProviderError::StreamCut(_) => "stream_cut",
             ProviderError::InvalidRequest { .. } => "invalid_request",
             ProviderError::Unavailable(_) => "unavailable",
+            ProviderError::Overloaded { .. } => "queue_full",
             ProviderError::Other(_) => "other",
         }
     }

@@ -7,21 +7,25 @@
 //! are *not* here: they are policy and live in the gateway, so every provider gets the
 //! same behaviour.
 //!
-//! One file per kind: [`local`] (embedded GGUF models), [`openai_compat`] (OpenAI, vLLM,
-//! llama.cpp server, OpenRouter, another conductor) and [`anthropic`] (Messages API).
+//! One file per kind: [`openai_compat`] (OpenAI, vLLM, llama.cpp server, OpenRouter,
+//! another conductor) and [`anthropic`] (Messages API). The embedded models' provider lives
+//! with the engine in `conductor-local`, so a gateway for remote models only builds
+//! without it.
 //! The OpenAI wire format lives once in [`openai_wire`] and is shared by the
 //! OpenAI-compatible provider and the gateway's own HTTP API.
 
 pub mod anthropic;
 pub mod error;
-pub mod local;
 pub mod openai_compat;
 pub mod openai_wire;
 mod sse;
 pub mod types;
 
 pub use error::ProviderError;
-pub use types::{ChatMessage, ChatRequest, ChatResponse, Requirement, Role, StreamEvent, Usage};
+pub use types::{
+    ChatMessage, ChatRequest, ChatResponse, Extras, Requirement, ResponseFormat, Role, StreamEvent, TokenLogprob,
+    TopLogprob, Usage,
+};
 
 use futures::future::BoxFuture;
 use futures::Stream;
@@ -39,12 +43,13 @@ pub trait Provider: Send + Sync + 'static {
     /// Streamed completion. The future resolves once the upstream accepted the request
     /// (HTTP headers received / local model loaded); the first token arrives on the stream.
     fn stream(&self, req: ChatRequest) -> BoxFuture<'static, Result<EventStream, ProviderError>>;
-    /// Whether this provider honours a capability a request may need (see
-    /// [`Requirement`]). The gateway never sends a request to a provider that does not.
-    fn supports(&self, capability: &str) -> bool;
+    /// Whether this provider honours, for `model` (its own name for it), a capability a
+    /// request may need (see [`Requirement`]). The gateway never sends a request to a
+    /// model that does not.
+    fn supports(&self, model: &str, capability: &str) -> bool;
 }
 
-/// The first requirement of `req` that `p` cannot honour.
-pub fn unsupported<'a>(p: &dyn Provider, req: &'a [Requirement]) -> Option<&'a Requirement> {
-    req.iter().find(|r| !p.supports(&r.capability))
+/// The first requirement of `req` that `p` cannot honour for `model`.
+pub fn unsupported<'a>(p: &dyn Provider, model: &str, req: &'a [Requirement]) -> Option<&'a Requirement> {
+    req.iter().find(|r| !p.supports(model, &r.capability))
 }

@@ -116,7 +116,7 @@ impl Provider for OpenAiCompatProvider {
     }
 
     /// Everything: the request is forwarded unchanged and the upstream judges it.
-    fn supports(&self, _capability: &str) -> bool {
+    fn supports(&self, _model: &str, _capability: &str) -> bool {
         true
     }
 
@@ -134,6 +134,7 @@ impl Provider for OpenAiCompatProvider {
                 .ok_or_else(|| ProviderError::BadResponse("response has no choices".into()))?;
             let usage = parsed.usage.unwrap_or_default();
             Ok(ChatResponse {
+                logprobs: token_logprobs(&choice.logprobs),
                 text: choice.message.content.unwrap_or_default(),
                 finish_reason: choice.finish_reason.unwrap_or_else(|| "stop".into()),
                 usage: Usage { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens },
@@ -151,6 +152,12 @@ impl Provider for OpenAiCompatProvider {
         }
         .boxed()
     }
+}
+
+/// The `logprobs.content` list of an OpenAI choice, when the upstream sent one.
+fn token_logprobs(v: &Option<serde_json::Value>) -> Option<Vec<crate::TokenLogprob>> {
+    let content = v.as_ref()?.get("content")?;
+    serde_json::from_value(content.clone()).ok()
 }
 
 /// State of an OpenAI stream being translated into [`StreamEvent`]s.
@@ -228,8 +235,8 @@ where
                             Some(Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens });
                     }
                     for c in chunk.choices {
-                        if let Some(text) = c.delta.content.filter(|t| !t.is_empty()) {
-                            st.pending.push_back(StreamEvent::Delta(text));
+                        if let Some(text) = c.delta.content.clone().filter(|t| !t.is_empty()) {
+                            st.pending.push_back(StreamEvent::Delta { text, logprobs: token_logprobs(&c.logprobs) });
                         }
                         if let Some(fr) = c.finish_reason {
                             st.finish_reason = Some(fr);

@@ -38,6 +38,9 @@ pub struct CollectArgs {
     code_timeout: u64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Prompts sent to a model at once; the engine decodes them together (1 = one at a time).
+    #[arg(long, default_value_t = 4)]
+    batch: usize,
 }
 
 pub fn run(a: CollectArgs) -> anyhow::Result<()> {
@@ -51,6 +54,7 @@ pub fn run(a: CollectArgs) -> anyhow::Result<()> {
         catalog,
         limits: Limits { wall: Duration::from_secs(a.code_timeout), ..Default::default() },
         seed: a.seed,
+        batch: a.batch,
     };
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -62,7 +66,10 @@ pub fn run(a: CollectArgs) -> anyhow::Result<()> {
             eprintln!("\nstopping after the current answer is cancelled; everything written is kept");
         })?;
     }
-    let lib = Library::from_env();
+    let lib = Library::with_options(
+        conductor_core::install::models_dir(),
+        conductor_local::EngineOptions { parallel: a.batch.max(1), ..Default::default() },
+    );
     let bar = ProgressBar::new(0);
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}")?);
     let summary = collect::run(&lib, &plan, &stop, &mut |done, total, msg| {

@@ -99,8 +99,14 @@ pub fn chat(a: ChatArgs) -> anyhow::Result<()> {
         messages.push(ChatMessage::system(s));
     }
     messages.push(ChatMessage::user(a.prompt));
-    let params =
-        GenParams { max_tokens: a.max_tokens, temperature: a.temperature, top_p: a.top_p, seed: a.seed, stop: a.stop };
+    let params = GenParams {
+        max_tokens: a.max_tokens,
+        temperature: a.temperature,
+        top_p: a.top_p,
+        seed: a.seed,
+        stop: a.stop,
+        ..Default::default()
+    };
     let mut out = std::io::stdout().lock();
     let g = model.generate(&messages, &params, &mut |piece| {
         // A closed pipe (e.g. `| head`) cancels the generation instead of panicking.

@@ -42,6 +42,9 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(&cfg)
             .env("CONDUCTOR_MODELS", models_dir())
+            // Tests run two at a time, each with its own server: one engine thread each
+            // keeps the two cores from being oversubscribed.
+            .env("CONDUCTOR_THREADS", "1")
             .env("CONDUCTOR_LOG", std::env::var("CONDUCTOR_LOG").unwrap_or_else(|_| "error".into()))
             .current_dir(workspace_root())
             .stdout(Stdio::piped())

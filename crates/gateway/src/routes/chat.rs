@@ -98,7 +98,7 @@ async fn whole(mut ticket: Ticket, r: ChatResponse) -> Response {
             index: 0,
             message: ResponseMessage { role: "assistant".into(), content: Some(r.text) },
             finish_reason: Some(r.finish_reason),
-            logprobs: None,
+            logprobs: r.logprobs.map(|lp| serde_json::json!({"content": lp})),
         }],
         usage: Some(WireUsage::new(usage.prompt_tokens, usage.completion_tokens)),
         conductor: Some(ticket.meta()),

@@ -57,18 +57,18 @@ async fn handle(state: &AppState, headers: HeaderMap, body: Body) -> Result<Resp
             "invalid_body",
             format!(
                 "expected {{\"input\": string or list of strings, \"model\": \"{}\"}}: {e}",
-                conductor_local::EMBEDDER_ID
+                crate::local::EMBEDDER_ID
             ),
         )
     })?;
     let _ = req.user;
-    if req.model != conductor_local::EMBEDDER_ID {
+    if req.model != crate::local::EMBEDDER_ID {
         return Err(ApiError::not_found(
             "model_not_found",
             format!(
                 "embedding model `{}` does not exist; this server embeds with `{}`",
                 crate::error::truncate(&req.model),
-                conductor_local::EMBEDDER_ID
+                crate::local::EMBEDDER_ID
             ),
         )
         .with_param("model"));
@@ -121,14 +121,13 @@ async fn handle(state: &AppState, headers: HeaderMap, body: Body) -> Result<Resp
     if let Some(d) = req.dimensions.filter(|d| *d as usize != dims) {
         return Err(ApiError::bad_request(
             "invalid_value",
-            format!("`dimensions` {d} is not supported: {} returns {dims}-d vectors", conductor_local::EMBEDDER_ID),
+            format!("`dimensions` {d} is not supported: {} returns {dims}-d vectors", crate::local::EMBEDDER_ID),
         )
         .with_param("dimensions"));
     }
     let (vectors, tokens) = tokio::task::spawn_blocking(move || {
-        let e = library.embedder()?;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        Ok::<_, conductor_local::LocalError>((e.embed(&refs)?, e.token_counts(&refs)?.iter().sum::<usize>()))
+        library.embed(&refs)
     })
     .await
     .map_err(|e| ApiError::internal(format!("embedding task failed: {e}")))?
@@ -149,7 +148,7 @@ async fn handle(state: &AppState, headers: HeaderMap, body: Body) -> Result<Resp
     Ok(axum::Json(json!({
         "object": "list",
         "data": data,
-        "model": conductor_local::EMBEDDER_ID,
+        "model": crate::local::EMBEDDER_ID,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }))
     .into_response())

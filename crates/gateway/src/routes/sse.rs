@@ -39,8 +39,12 @@ impl Sse {
     }
 
     fn delta(&self, delta: Delta, finish: Option<String>, conductor: Option<Value>) -> String {
+        self.delta_with(delta, finish, conductor, None)
+    }
+
+    fn delta_with(&self, delta: Delta, finish: Option<String>, conductor: Option<Value>, lp: Option<Value>) -> String {
         let usage = self.include_usage.then_some(Value::Null);
-        self.chunk(vec![ChunkChoice { index: 0, delta, finish_reason: finish, logprobs: None }], usage, conductor)
+        self.chunk(vec![ChunkChoice { index: 0, delta, finish_reason: finish, logprobs: lp }], usage, conductor)
     }
 
     async fn next_bytes(&mut self) -> Option<String> {
@@ -55,9 +59,10 @@ impl Sse {
         }
         let ev = self.started.next().await;
         match ev {
-            Some(Ok(StreamEvent::Delta(text))) => {
+            Some(Ok(StreamEvent::Delta { text, logprobs })) => {
                 self.ticket.count_delta();
-                Some(self.delta(Delta { role: None, content: Some(text) }, None, None))
+                let lp = logprobs.map(|l| serde_json::json!({"content": l}));
+                Some(self.delta_with(Delta { role: None, content: Some(text) }, None, None, lp))
             }
             Some(Ok(StreamEvent::Finish { finish_reason, usage })) => {
                 // Without a reported count, each streamed piece counts as one token.

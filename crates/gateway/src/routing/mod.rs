@@ -102,11 +102,11 @@ pub async fn plan(registry: &Registry, router: &LiveRouter, req: RoutingRequest<
     // ... and able to honour everything the request asks for.
     let allowed: Vec<String> = permitted
         .iter()
-        .filter(|m| unsupported(m.provider.as_ref(), req.requires).is_none())
+        .filter(|m| unsupported(m.provider.as_ref(), &m.upstream_model, req.requires).is_none())
         .map(|m| m.entry.id.clone())
         .collect();
     if allowed.is_empty() {
-        let r = permitted.iter().find_map(|m| unsupported(m.provider.as_ref(), req.requires));
+        let r = permitted.iter().find_map(|m| unsupported(m.provider.as_ref(), &m.upstream_model, req.requires));
         let field = r.map_or(String::new(), |r| r.field.clone());
         return Err(ApiError::bad_request(
             "unsupported_parameter",
@@ -158,7 +158,7 @@ fn direct(registry: &Registry, key: &KeyInfo, model: &str, requires: &[Requireme
     if !key.may_use(model) {
         return Err(ApiError::forbidden(format!("API key `{}` may not use model `{model}`", key.id)));
     }
-    if let Some(r) = unsupported(m.provider.as_ref(), requires) {
+    if let Some(r) = unsupported(m.provider.as_ref(), &m.upstream_model, requires) {
         return Err(cannot_honour(model, r));
     }
     Ok(Plan {

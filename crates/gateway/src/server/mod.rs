@@ -68,7 +68,10 @@ fn default_local_router(config: &Config) -> Option<std::path::PathBuf> {
 pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::BooksWriter)> {
     let registry = Registry::build(&config)?;
     if registry.all().is_empty() {
-        let dir = registry.library.as_ref().map(|l| l.dir().to_path_buf()).unwrap_or_default();
+        let dir = registry
+            .library
+            .as_ref()
+            .map_or_else(|| crate::local::models_dir(&config.local), |l| l.dir().to_path_buf());
         anyhow::bail!(
             "no models to serve: the config declares no [[models]] and the local library has no model files: {}",
             conductor_core::install::models_dir_help(&dir)
@@ -90,7 +93,10 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
         (None, None) => (Router::cold_start(registry.catalog(), feature_kind), "cold start".to_string()),
     };
     let embedder: Option<Arc<dyn TextEmbedder>> = if router.feature_kind() == FeatureKind::MiniLm {
-        let lib = registry.library.clone().unwrap_or_else(|| Arc::new(conductor_local::Library::from_env()));
+        let lib = match registry.library.clone() {
+            Some(l) => l,
+            None => Arc::new(crate::local::open(&config.local)?),
+        };
         Some(lib.embedder().context("router features need the MiniLM embedder")?)
     } else {
         None

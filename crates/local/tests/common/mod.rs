@@ -26,6 +26,20 @@ pub fn library() -> &'static Library {
     })
 }
 
+/// A library of its own, for tests whose results depend on which other requests share the
+/// model's batches (the engine batches every concurrent request to a model together, and
+/// llama.cpp's batched kernels are not bit-identical across batch shapes).
+pub fn private_library() -> Library {
+    Library::open(models_dir())
+}
+
+/// Model tests run one at a time: each engine uses every core, and two at once would only
+/// make both slow (and the timing-based tests meaningless).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 pub const SMOL: &str = "smollm2-135m";
 pub const QWEN_05: &str = "qwen2.5-coder-0.5b";
 pub const QWEN_15: &str = "qwen2.5-coder-1.5b";
