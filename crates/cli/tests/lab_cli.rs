@@ -139,6 +139,11 @@ fn bad_inputs_get_clear_errors() {
     let e = err(&eval(&bad));
     assert!(e.contains("bad.jsonl:2:") && e.contains("malformed"), "{e}");
 
+    // A misspelt field is an error naming file, line and field, not a silently lost value.
+    let typo = line("b", "gpt-4-1106-preview", 1.0).replace("\"score\"", "\"score\":1,\"latncy_ms\"");
+    let e = err(&eval(&write(d, "typo.jsonl", &format!("{}{typo}", line("a", "gpt-4-1106-preview", 1.0)))));
+    assert!(e.contains("typo.jsonl:2:") && e.contains("unknown field `latncy_ms`"), "{e}");
+
     let unknown = write(d, "unknown.jsonl", &line("a", "gpt-5", 1.0));
     let e = err(&eval(&unknown));
     assert!(e.contains("`gpt-5`") && e.contains("not in the catalogue"), "{e}");
@@ -176,7 +181,7 @@ fn report_reruns_from_committed_records() {
         "random (uniform over the 3 models)",
         "oracle (best per prompt",
         "router over all: max quality",
-        "router over all: ≤ 60% to the largest",
+        "router over all: ≤ 60% to the best single model",
         "router over `smollm2-135m` + `qwen2.5-coder-0.5b`: max quality",
         "**Claim",
         "The same check on the same prompts with other fold assignments",
@@ -225,6 +230,36 @@ fn report_reruns_from_committed_records() {
         "--quiet",
     ]));
     assert!(e.contains("must leave out the largest"), "{e}");
+    // `lab eval` with the report's settings cuts the same folds: the same references per fold
+    // and the same held-out numbers.
+    let eval_dir = dir.path().join("eval");
+    ok(&conductor(&[
+        "lab",
+        "eval",
+        "--records",
+        s(&records),
+        "--catalog",
+        s(&repo().join("catalog/local.toml")),
+        "--predictor",
+        "auto",
+        "--features",
+        "auto",
+        "--folds",
+        "5",
+        "--out",
+        s(&eval_dir),
+        "--quiet",
+    ]));
+    let eval_json = std::fs::read_dir(&eval_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let ev: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(eval_json).unwrap()).unwrap();
+    for key in ["references_per_fold", "singles", "max_quality", "router_points"] {
+        assert_eq!(ev[key], json["full"][key], "`{key}` differs between lab eval and lab report");
+    }
+
     for folds in ["0", "1", "100000"] {
         let e =
             err(&conductor(&["lab", "report", "--folds", folds, "--repeats", "0", "--out", s(&out_dir), "--quiet"]));

@@ -1,12 +1,25 @@
-//! Cost–quality metrics of routers (definitions from RouteLLM and RouterBench).
+//! Cost–quality metrics of routers over any number of models (definitions from RouteLLM and
+//! RouterBench, generalised from two models to N).
 //!
-//! * PGR(x) = (q_router − q_weak) / (q_strong − q_weak) at strong-call share x;
-//!   APGR = ∫₀¹ PGR(x) dx over the piecewise-linear curve through the router's operating
-//!   points, anchored at "always weak" (0, 0) and "always strong" (1, 1) — mixing two
-//!   operating points at random reaches every point on the segment between them.
-//! * CPT(p) = the smallest strong-call share at which PGR reaches p.
-//! * AIQ = area under the upper convex hull of (cost, quality) points over the
-//!   normalised cost range [cheapest model's cost, most expensive model's cost].
+//! Two **reference models** anchor the normalised metrics, both chosen from data on
+//! training and validation prompts only (see [`References::choose`]): the *best single*
+//! model (highest quality) and the *cheapest* model (lowest mean cost). With two models
+//! they are RouteLLM's "strong" and "weak".
+//!
+//! * Cost share x = (C − C_cheap) / (C_best − C_cheap), where C is the mean over prompts of
+//!   the chosen model's mean cost per call on the evaluated prompts. With two models, x is
+//!   exactly the share of calls to the strong model (RouteLLM's axis); with N it weighs each
+//!   choice by its model's price.
+//! * PGR(q) = (q − q_cheap) / (q_best − q_cheap). PGR > 1 means better than the best single
+//!   model; PGR < 0 worse than the cheapest.
+//! * APGR = ∫₀¹ PGR(x) dx over the piecewise-linear curve through the router's operating
+//!   points with x in [0, 1], anchored at "always cheapest" (0, 0) and "always best"
+//!   (1, 1) — mixing two operating points at random reaches every point between them.
+//!   Undefined (`None`) when the best single model is also the cheapest (no cost to trade)
+//!   or the two have the same quality (no gap to recover).
+//! * CPT(p) = the smallest cost share at which PGR reaches p.
+//! * AIQ = area under the upper convex hull of (cost, quality) points over the normalised
+//!   cost range [cheapest model's cost, most expensive model's cost].
 
 use crate::policy::{choose_index, Policy};
 use serde::{Deserialize, Serialize};
@@ -19,42 +32,108 @@ pub struct OperatingPoint {
     pub quality: f64,
     /// Mean cost per prompt (USD).
     pub cost: f64,
-    /// Share of prompts sent to the strong (largest) model.
+    /// Share of prompts sent to the best single model (the reference).
     pub strong_share: f64,
+    /// Cost share (see the module docs); `None` when the cost axis is degenerate.
+    #[serde(default)]
+    pub cost_share: Option<f64>,
     /// Mean measured latency per prompt (ms); `None` unless every chosen answer has one.
     #[serde(default)]
     pub latency_ms: Option<f64>,
-    /// Standard error of (quality − the strong model's quality), paired by prompt: how far
-    /// apart the two really are, beyond which prompts happened to be drawn.
+    /// Standard error of (quality − the best single model's quality), paired by prompt: how
+    /// far apart the two really are, beyond which prompts happened to be drawn.
     #[serde(default)]
     pub diff_se: Option<f64>,
+}
+
+/// The two models the normalised metrics are anchored to (indices into the catalogue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct References {
+    /// Highest mean quality; ties → lower mean cost → earlier in the catalogue.
+    pub best: usize,
+    /// Lowest mean cost; ties → higher mean quality → earlier in the catalogue.
+    pub cheapest: usize,
+}
+
+impl References {
+    /// The tie-breaking rule, as printed in reports.
+    pub const RULE: &'static str = "best single = highest mean quality on training and validation prompts \
+        (ties: lower mean cost, then catalogue order); cheapest = lowest mean cost (ties: higher quality, then catalogue order)";
+
+    /// Chooses both references from the given prompts' realised scores and costs (pass
+    /// training and validation prompts only, never test prompts).
+    pub fn choose(scores: &[Vec<f64>], costs: &[Vec<f64>]) -> References {
+        let m = scores.first().map_or(0, Vec::len);
+        let q = column_means(scores, m);
+        let c = column_means(costs, m);
+        let eq = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0);
+        let mut best = 0;
+        let mut cheapest = 0;
+        for j in 1..m {
+            let better = q[j] > q[best] && !eq(q[j], q[best]);
+            if better || (eq(q[j], q[best]) && c[j] < c[best] && !eq(c[j], c[best])) {
+                best = j;
+            }
+            let cheaper = c[j] < c[cheapest] && !eq(c[j], c[cheapest]);
+            if cheaper || (eq(c[j], c[cheapest]) && q[j] > q[cheapest] && !eq(q[j], q[cheapest])) {
+                cheapest = j;
+            }
+        }
+        References { best, cheapest }
+    }
+}
+
+fn column_means(rows: &[Vec<f64>], m: usize) -> Vec<f64> {
+    let n = rows.len().max(1) as f64;
+    (0..m).map(|j| rows.iter().map(|r| r[j]).sum::<f64>() / n).collect()
 }
 
 /// Ground truth of an evaluation set: realised scores and costs, prompts × models.
 pub struct Outcomes<'a> {
     pub scores: &'a [Vec<f64>],
     pub costs: &'a [Vec<f64>],
-    /// Index of the strong (largest) model.
-    pub strong: usize,
+    pub refs: References,
     /// Measured latencies, prompts × models; may be empty (RouteLLM data has none).
     pub latencies: &'a [Vec<Option<f64>>],
+    /// Each model's mean cost per call on these prompts (the cost-share axis).
+    mean_cost: Vec<f64>,
 }
 
-impl Outcomes<'_> {
-    /// Quality, cost and strong share of a routing (one model index per prompt).
+impl<'a> Outcomes<'a> {
+    pub fn new(
+        scores: &'a [Vec<f64>],
+        costs: &'a [Vec<f64>],
+        refs: References,
+        latencies: &'a [Vec<Option<f64>>],
+    ) -> Outcomes<'a> {
+        let m = scores.first().map_or(0, Vec::len);
+        Outcomes { scores, costs, refs, latencies, mean_cost: column_means(costs, m) }
+    }
+
+    /// Maps a mean of per-model mean costs onto the cost-share axis; `None` when the best
+    /// single model is not dearer than the cheapest.
+    fn cost_share(&self, mean_flat_cost: f64) -> Option<f64> {
+        let (lo, hi) = (self.mean_cost.get(self.refs.cheapest)?, self.mean_cost.get(self.refs.best)?);
+        (hi - lo > 1e-15 * hi.abs().max(1e-300)).then(|| (mean_flat_cost - lo) / (hi - lo))
+    }
+
+    /// Quality, cost and shares of a routing (one model index per prompt).
     pub fn evaluate(&self, choices: &[usize], param: f64) -> OperatingPoint {
         let n = choices.len().max(1) as f64;
+        let best = self.refs.best;
         let mut q = 0.0;
         let mut c = 0.0;
+        let mut flat = 0.0;
         let mut s = 0.0;
         let mut lat = Some(0.0);
         let (mut d1, mut d2) = (0.0, 0.0);
         for (i, &m) in choices.iter().enumerate() {
             q += self.scores[i][m];
             c += self.costs[i][m];
-            s += (m == self.strong) as u8 as f64;
+            flat += self.mean_cost[m];
+            s += (m == best) as u8 as f64;
             lat = lat.zip(self.latency(i, m)).map(|(a, b)| a + b);
-            let d = self.scores[i][m] - self.scores[i][self.strong];
+            let d = self.scores[i][m] - self.scores[i][best];
             d1 += d;
             d2 += d * d;
         }
@@ -66,6 +145,7 @@ impl Outcomes<'_> {
             quality: q / n,
             cost: c / n,
             strong_share: s / n,
+            cost_share: self.cost_share(flat / n),
             latency_ms: lat.map(|l| l / n),
             diff_se,
         }
@@ -106,6 +186,7 @@ impl Outcomes<'_> {
             quality: q,
             cost: c,
             strong_share: 1.0 / m,
+            cost_share: self.cost_share(self.mean_cost.iter().sum::<f64>() / m),
             latency_ms: lat.map(|l| l / (n * m)),
             diff_se: None,
         }
@@ -166,20 +247,30 @@ pub fn lambda_sweep(
         .collect()
 }
 
-pub fn pgr(q: f64, q_weak: f64, q_strong: f64) -> f64 {
-    let gap = q_strong - q_weak;
+pub fn pgr(q: f64, q_cheap: f64, q_best: f64) -> f64 {
+    let gap = q_best - q_cheap;
     if gap.abs() < 1e-12 {
         0.0
     } else {
-        (q - q_weak) / gap
+        (q - q_cheap) / gap
     }
 }
 
-/// PGR as a function of strong share: points sorted by share (best PGR kept where shares
-/// coincide), anchored at (0, 0) and (1, 1).
-pub fn pgr_curve(points: &[OperatingPoint], q_weak: f64, q_strong: f64) -> Vec<(f64, f64)> {
+/// PGR as a function of cost share: points with a cost share in [0, 1] sorted by it (best
+/// PGR kept where shares coincide), anchored at (0, 0) and (1, 1). Empty when the cost axis
+/// or the quality gap is degenerate (APGR undefined).
+pub fn pgr_curve(points: &[OperatingPoint], q_cheap: f64, q_best: f64) -> Vec<(f64, f64)> {
+    if (q_best - q_cheap).abs() < 1e-12 || (!points.is_empty() && points.iter().all(|p| p.cost_share.is_none())) {
+        return Vec::new();
+    }
     let mut c: Vec<(f64, f64)> = vec![(0.0, 0.0), (1.0, 1.0)];
-    c.extend(points.iter().map(|p| (p.strong_share, pgr(p.quality, q_weak, q_strong))));
+    c.extend(
+        points
+            .iter()
+            .filter_map(|p| p.cost_share.map(|x| (x, pgr(p.quality, q_cheap, q_best))))
+            .filter(|(x, _)| (-1e-9..=1.0 + 1e-9).contains(x))
+            .map(|(x, y)| (x.clamp(0.0, 1.0), y)),
+    );
     c.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
     c.dedup_by(|b, a| (a.0 - b.0).abs() < 1e-12);
     c
@@ -190,12 +281,12 @@ pub fn area(curve: &[(f64, f64)]) -> f64 {
     curve.windows(2).map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0).sum()
 }
 
-/// APGR: mean PGR over strong share 0 → 1.
-pub fn apgr(curve: &[(f64, f64)]) -> f64 {
-    area(curve)
+/// APGR: mean PGR over cost share 0 → 1; `None` for an empty (undefined) curve.
+pub fn apgr(curve: &[(f64, f64)]) -> Option<f64> {
+    (!curve.is_empty()).then(|| area(curve))
 }
 
-/// CPT(p): smallest strong share at which the curve reaches PGR `p` (linear within segments).
+/// CPT(p): smallest cost share at which the curve reaches PGR `p` (linear within segments).
 pub fn cpt(curve: &[(f64, f64)], p: f64) -> Option<f64> {
     if let Some(first) = curve.first().filter(|f| f.1 >= p) {
         return Some(first.0);
@@ -279,6 +370,8 @@ pub fn hallucination_rate(confidence: &[f64], score: &[f64], threshold: f64) -> 
 mod tests {
     use super::*;
 
+    const REFS: References = References { best: 1, cheapest: 0 };
+
     fn outcomes() -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
         // 4 prompts × (weak, strong). Weak solves 0 and 1, strong solves 0, 2, 3.
         let s = vec![vec![1.0, 1.0], vec![1.0, 0.0], vec![0.0, 1.0], vec![0.0, 1.0]];
@@ -289,7 +382,7 @@ mod tests {
     #[test]
     fn singles_oracle_random_hand_computed() {
         let (s, c) = outcomes();
-        let t = Outcomes { scores: &s, costs: &c, strong: 1, latencies: &[] };
+        let t = Outcomes::new(&s, &c, REFS, &[]);
         assert_eq!(t.single(0).quality, 0.5);
         assert_eq!(t.single(1).quality, 0.75);
         let o = t.oracle();
@@ -306,13 +399,13 @@ mod tests {
     fn latency_is_the_mean_of_chosen_answers_and_unknown_if_any_is_missing() {
         let (s, c) = outcomes();
         let l = vec![vec![Some(100.0), Some(400.0)]; 4];
-        let t = Outcomes { scores: &s, costs: &c, strong: 1, latencies: &l };
+        let t = Outcomes::new(&s, &c, REFS, &l);
         assert_eq!(t.single(0).latency_ms, Some(100.0));
         assert_eq!(t.evaluate(&[0, 1, 1, 1], 0.0).latency_ms, Some(325.0));
         assert_eq!(t.random_uniform().latency_ms, Some(250.0));
         let mut gap = l.clone();
         gap[2][1] = None;
-        let t = Outcomes { scores: &s, costs: &c, strong: 1, latencies: &gap };
+        let t = Outcomes::new(&s, &c, REFS, &gap);
         assert_eq!(t.single(1).latency_ms, None);
         assert_eq!(t.single(0).latency_ms, Some(100.0));
     }
@@ -321,21 +414,64 @@ mod tests {
     fn apgr_and_cpt_hand_computed() {
         // Perfect ranking: send prompts 2, 3 first (each +0.25 quality), then 0 (no change), then 1 (−0.25).
         let (s, c) = outcomes();
-        let t = Outcomes { scores: &s, costs: &c, strong: 1, latencies: &[] };
+        let t = Outcomes::new(&s, &c, REFS, &[]);
         let p = vec![vec![0.9, 0.9], vec![0.9, 0.1], vec![0.1, 0.9], vec![0.2, 0.9]];
         let pts = lambda_sweep(&p, &c, &t, 100);
         let curve = pgr_curve(&pts, 0.5, 0.75);
         // Shares 0, .25, .5, .75(prompt 0 tie → cheaper weak, so never sent), 1 with PGR 0, 1, 2, ·, 1.
         assert_eq!(curve, vec![(0.0, 0.0), (0.25, 1.0), (0.5, 2.0), (1.0, 1.0)]);
         // Area: 0.125 + 0.375 + 0.75 = 1.25.
-        assert!((apgr(&curve) - 1.25).abs() < 1e-12);
+        assert!((apgr(&curve).unwrap() - 1.25).abs() < 1e-12);
         assert!((cpt(&curve, 0.5).unwrap() - 0.125).abs() < 1e-12);
         assert!((cpt(&curve, 0.8).unwrap() - 0.2).abs() < 1e-12);
         // Random mixing of weak/strong is the diagonal: APGR 0.5, CPT(80%) 0.8.
         let diag = pgr_curve(&[], 0.5, 0.75);
-        assert_eq!(apgr(&diag), 0.5);
+        assert_eq!(apgr(&diag), Some(0.5));
         assert!((cpt(&diag, 0.8).unwrap() - 0.8).abs() < 1e-12);
         assert_eq!(cpt(&[(0.0, 0.0), (1.0, 0.5)], 0.8), None);
+    }
+
+    #[test]
+    fn references_come_from_data_not_price_and_ties_follow_the_rule() {
+        // Model 2 is dearest but worst; model 1 is best; 0 and 3 tie on cost, 3 is better.
+        let s = vec![vec![0.0, 1.0, 0.0, 1.0], vec![0.0, 1.0, 0.0, 0.0]];
+        let c = vec![vec![1.0, 5.0, 50.0, 1.0]; 2];
+        assert_eq!(References::choose(&s, &c), References { best: 1, cheapest: 3 });
+        // Equal quality: the cheaper wins; equal quality and cost: catalogue order.
+        let s = vec![vec![1.0, 1.0, 1.0]];
+        assert_eq!(References::choose(&s, &[vec![3.0, 2.0, 2.0]]), References { best: 1, cheapest: 1 });
+        assert_eq!(References::choose(&s, &[vec![2.0, 2.0, 2.0]]), References { best: 0, cheapest: 0 });
+    }
+
+    #[test]
+    fn n_models_cost_share_weighs_each_choice_by_its_models_price() {
+        // Three models: cheap (1), mid (4), best (10); mid solves everything.
+        let s = vec![vec![0.0, 1.0, 1.0], vec![0.0, 1.0, 0.0]];
+        let c = vec![vec![1.0, 4.0, 10.0]; 2];
+        let t = Outcomes::new(&s, &c, References { best: 2, cheapest: 0 }, &[]);
+        let mid = t.single(1);
+        assert!((mid.cost_share.unwrap() - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(mid.strong_share, 0.0);
+        // Mid beats the best single model: PGR 2, explained as "above the best single model".
+        assert!((pgr(mid.quality, 0.0, 0.5) - 2.0).abs() < 1e-12);
+        let curve = pgr_curve(&[mid], 0.0, 0.5);
+        assert_eq!(curve, vec![(0.0, 0.0), (1.0 / 3.0, 2.0), (1.0, 1.0)]);
+        // A point dearer than the best single model is outside the axis and left out.
+        let t2 = Outcomes::new(&s, &c, References { best: 1, cheapest: 0 }, &[]);
+        assert_eq!(pgr_curve(&[t2.single(2)], 0.0, 1.0), vec![(0.0, 0.0), (1.0, 1.0)]);
+    }
+
+    #[test]
+    fn degenerate_references_give_no_apgr_instead_of_a_wild_number() {
+        // The best single model is also the cheapest: nothing to trade.
+        let s = vec![vec![1.0, 0.0], vec![1.0, 1.0]];
+        let c = vec![vec![1.0, 5.0]; 2];
+        let t = Outcomes::new(&s, &c, References { best: 0, cheapest: 0 }, &[]);
+        let p = t.single(1);
+        assert_eq!(p.cost_share, None);
+        assert_eq!(apgr(&pgr_curve(&[p], 1.0, 1.0)), None);
+        // Equal quality of the references: no gap to recover.
+        assert_eq!(apgr(&pgr_curve(&[p], 0.5, 0.5)), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::embedder::TextEmbedder;
 use crate::features::{EmbeddingCache, Featurizer, SparseVec};
 use crate::predictors::baselines::tier_prior;
 use crate::predictors::knn::{pruning_for_dim, Knn};
+use crate::predictors::profile::{Extended, ProfileHead};
 use crate::predictors::{brier, fit_with_validation, AnyPredictor, FitData, Predictor, PredictorKind};
 use crate::tokens::DEFAULT_COMPLETION_TOKENS;
 use serde::{Deserialize, Serialize};
@@ -135,7 +136,7 @@ impl Router {
         })
     }
 
-    /// `auto` features: a router per concrete kind (MiniLM only with an embedder), keeping
+    /// `auto` features: a router per concrete kind (MiniLM kinds only with an embedder), keeping
     /// the one whose raw predictions have the lowest validation Brier score.
     fn train_feature_choice(
         train: &Dataset,
@@ -145,10 +146,9 @@ impl Router {
         cache: Option<&EmbeddingCache>,
         seed: u64,
     ) -> anyhow::Result<Router> {
-        let kinds: &[FeatureKind] =
-            if embedder.is_some() { &[FeatureKind::Ngram, FeatureKind::MiniLm] } else { &[FeatureKind::Ngram] };
+        let kinds = FeatureKind::CONCRETE.into_iter().filter(|k| embedder.is_some() || !k.needs_embedder());
         let mut best: Option<Router> = None;
-        for &k in kinds {
+        for k in kinds {
             let r = Router::train(train, val, predictor, k, embedder, cache, seed)?;
             if best.as_ref().is_none_or(|b| r.info.val_brier < b.info.val_brier) {
                 best = Some(r);
@@ -275,6 +275,66 @@ impl Router {
         }
     }
 
+    /// Adds a model from a few labelled prompts without retraining (see
+    /// [`crate::predictors::profile`]): the existing predictor and calibrators stay as they
+    /// are, the new model's success is learnt from its labels over the existing models'
+    /// predictions. Its completion length is the labels' mean. Feedback stored so far is
+    /// kept (the new model has none yet).
+    pub fn onboard(
+        &mut self,
+        entry: crate::catalog::ModelEntry,
+        x: &[SparseVec],
+        scores: &[f64],
+        completion_tokens: f64,
+    ) -> anyhow::Result<()> {
+        self.onboard_weighted(entry, x, scores, &vec![1.0; scores.len()], completion_tokens)
+    }
+
+    /// [`Router::onboard`] with a weight per label (how many prompts it stands for).
+    pub fn onboard_weighted(
+        &mut self,
+        entry: crate::catalog::ModelEntry,
+        x: &[SparseVec],
+        scores: &[f64],
+        weights: &[f64],
+        completion_tokens: f64,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(weights.len() == scores.len(), "one weight per label");
+        anyhow::ensure!(
+            self.catalog.index_of(&entry.id).is_err(),
+            "model `{}` is already in the router; onboarding adds a new one",
+            entry.id
+        );
+        anyhow::ensure!(x.len() == scores.len() && !x.is_empty(), "onboarding needs labelled prompts (got none)");
+        anyhow::ensure!(scores.iter().all(|s| (0.0..=1.0).contains(s)), "onboarding scores must lie in [0, 1]");
+        let profiles: Vec<Vec<f64>> = x.iter().map(|xi| self.predictor.predict(xi)).collect();
+        let head = ProfileHead::fit_weighted(&profiles, scores, weights);
+        let base = std::mem::replace(
+            &mut self.predictor,
+            AnyPredictor::Mean(crate::predictors::baselines::MeanPredictor { means: Vec::new() }),
+        );
+        self.predictor = match base {
+            AnyPredictor::Extended(mut e) => {
+                e.heads.push(head);
+                AnyPredictor::Extended(e)
+            }
+            other => AnyPredictor::Extended(Box::new(Extended { base: other, heads: vec![head] })),
+        };
+        let prior = scores.iter().sum::<f64>() / scores.len() as f64;
+        self.feedback.add_model(prior);
+        self.calibrators.push(Calibrator::Identity);
+        self.completion_tokens.push(completion_tokens);
+        self.catalog.models.push(entry);
+        self.info.hyperparameters.push_str(&format!("; +1 model onboarded from {} labels", scores.len()));
+        Ok(())
+    }
+
+    /// Predicted success per model before calibration, for choosing which prompts a new
+    /// model should be labelled on ([`crate::predictors::profile::informative`]).
+    pub fn raw_predictions(&self, x: &SparseVec) -> Vec<f64> {
+        self.predictor.predict(x)
+    }
+
     /// Writes the artifact: a header line (`conductor-router v<N> sha256=<hex of body>`)
     /// then the gzip-compressed JSON body.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
@@ -354,7 +414,7 @@ mod tests {
         let e = crate::features::tests::LetterEmbedder;
         let (train, val) = (toy_dataset(40, 0), toy_dataset(10, 500));
         let auto = Router::train(&train, &val, PredictorKind::Knn, FeatureKind::Auto, Some(&e), None, 1).unwrap();
-        let briers: Vec<(FeatureKind, f64)> = [FeatureKind::Ngram, FeatureKind::MiniLm]
+        let briers: Vec<(FeatureKind, f64)> = FeatureKind::CONCRETE
             .iter()
             .map(|&k| {
                 (k, Router::train(&train, &val, PredictorKind::Knn, k, Some(&e), None, 1).unwrap().info.val_brier)
@@ -364,9 +424,9 @@ mod tests {
         assert_eq!(auto.feature_kind(), best.0, "{briers:?}");
         assert_eq!(auto.info.val_brier, best.1);
         assert!(auto.info.hyperparameters.starts_with("features auto → "), "{}", auto.info.hyperparameters);
-        // Without an embedder only n-grams can be tried.
-        let ngram_only = Router::train(&train, &val, PredictorKind::Knn, FeatureKind::Auto, None, None, 1).unwrap();
-        assert_eq!(ngram_only.feature_kind(), FeatureKind::Ngram);
+        // Without an embedder only the kinds without MiniLM can be tried.
+        let no_embedder = Router::train(&train, &val, PredictorKind::Knn, FeatureKind::Auto, None, None, 1).unwrap();
+        assert!(!no_embedder.feature_kind().needs_embedder(), "{:?}", no_embedder.feature_kind());
     }
 
     fn toy_dataset(n: usize, offset: usize) -> Dataset {

@@ -46,6 +46,33 @@ pub fn k_fold(n: usize, k: usize, val_frac: f64, seed: u64) -> Vec<Split> {
         .collect()
 }
 
+/// Positions of `keys` in sorted key order: splitting these instead of `0..n` makes a split
+/// depend on which prompts there are, not on the order the records came in.
+fn sorted_positions<K: Ord>(keys: &[K]) -> Vec<usize> {
+    let mut pos: Vec<usize> = (0..keys.len()).collect();
+    pos.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+    pos
+}
+
+fn relabel(s: Split, pos: &[usize]) -> Split {
+    let map = |v: Vec<usize>| v.into_iter().map(|i| pos[i]).collect();
+    Split { train: map(s.train), val: map(s.val), test: map(s.test) }
+}
+
+/// [`train_val_test`] keyed by prompt id: the same prompts land in the same parts whatever
+/// the row order.
+pub fn train_val_test_by_key<K: Ord>(keys: &[K], val_frac: f64, test_frac: f64, seed: u64) -> Split {
+    let pos = sorted_positions(keys);
+    relabel(train_val_test(keys.len(), val_frac, test_frac, seed), &pos)
+}
+
+/// [`k_fold`] keyed by prompt id: every command that cross-validates the same prompts with
+/// the same seed cuts the same folds (`lab eval` and `lab report` included).
+pub fn k_fold_by_key<K: Ord>(keys: &[K], k: usize, val_frac: f64, seed: u64) -> Vec<Split> {
+    let pos = sorted_positions(keys);
+    k_fold(keys.len(), k, val_frac, seed).into_iter().map(|s| relabel(s, &pos)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +98,25 @@ mod tests {
             assert_eq!(f.train.len() + f.val.len() + f.test.len(), 23);
             assert!(f.test.iter().all(|t| !f.train.contains(t) && !f.val.contains(t)));
         }
+    }
+
+    #[test]
+    fn keyed_folds_ignore_row_order() {
+        let keys = ["q3", "q1", "q7", "q2", "q9", "q4", "q5", "q8", "q6", "q0"];
+        let mut reversed = keys;
+        reversed.reverse();
+        let by_id = |keys: &[&str], s: &Split| {
+            let mut t: Vec<String> = s.test.iter().map(|&i| keys[i].to_string()).collect();
+            t.sort();
+            t
+        };
+        let a = k_fold_by_key(&keys, 3, 0.25, 7);
+        let b = k_fold_by_key(&reversed, 3, 0.25, 7);
+        for (fa, fb) in a.iter().zip(&b) {
+            assert_eq!(by_id(&keys, fa), by_id(&reversed, fb));
+        }
+        let a = train_val_test_by_key(&keys, 0.2, 0.2, 1);
+        let b = train_val_test_by_key(&reversed, 0.2, 0.2, 1);
+        assert_eq!(by_id(&keys, &a), by_id(&reversed, &b));
     }
 }

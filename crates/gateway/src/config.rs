@@ -246,6 +246,9 @@ pub struct ModelConfig {
     pub first_token_timeout_ms: u64,
     pub total_timeout_ms: u64,
     pub max_retries: u32,
+    /// Records (JSONL) of this model on a few prompts: a model the router was not trained
+    /// on joins it from these labels at start-up, without retraining.
+    pub onboard_records: Option<std::path::PathBuf>,
 }
 
 /// `[[models]]` as written in the file; [`ModelConfig`] is what it means.
@@ -276,6 +279,7 @@ struct RawModelConfig {
     total_timeout_ms: u64,
     #[serde(default = "default_retries")]
     max_retries: u32,
+    onboard_records: Option<std::path::PathBuf>,
 }
 
 impl TryFrom<RawModelConfig> for ModelConfig {
@@ -313,6 +317,7 @@ impl TryFrom<RawModelConfig> for ModelConfig {
             first_token_timeout_ms: r.first_token_timeout_ms,
             total_timeout_ms: r.total_timeout_ms,
             max_retries: r.max_retries,
+            onboard_records: r.onboard_records,
         })
     }
 }

@@ -6,6 +6,8 @@
 pub mod bench;
 pub mod convert;
 pub mod eval;
+pub mod onboard;
+pub mod online;
 pub mod plot;
 pub mod progress;
 pub mod report;

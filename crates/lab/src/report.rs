@@ -1,7 +1,8 @@
 //! The seed-experiment report: on held-out prompts, each model alone, the router over the
 //! whole library, the router over the smaller models only, random and oracle — quality, mean
-//! cost, mean latency and the share sent to the largest model — and whether the router
-//! beats the largest model alone within a cap on the calls it sends there.
+//! cost, mean latency and the share sent to the best single model — and whether the router
+//! beats the best single model alone within a cap on the calls it sends there, criterion by
+//! criterion.
 
 use crate::eval::{EvalReport, ValidatedPoint};
 use conductor_core::metrics::OperatingPoint;
@@ -9,7 +10,7 @@ use conductor_core::policy::DEFAULT_TAU;
 use serde::Serialize;
 use std::fmt::Write;
 
-/// The claim's cap on the share of requests sent to the largest model.
+/// The claim's cap on the share of requests sent to the best single model.
 pub const CLAIM_SHARE_CAP: f64 = 0.6;
 
 /// One row of the report table.
@@ -21,28 +22,62 @@ pub struct ReportRow {
     /// Mean latency per prompt (ms): the answering model's measured latency, plus the
     /// router's own decision time on router rows.
     pub latency_ms: Option<f64>,
-    /// Share of prompts sent to the largest model of the whole library.
-    pub largest_share: f64,
-    /// Standard error of the quality difference to the largest model alone, paired by
+    /// Share of prompts sent to the best single model of the whole library.
+    pub best_share: f64,
+    /// Standard error of the quality difference to the best single model, paired by
     /// prompt (`None` for rows that are expectations, like random, or other prompt sets).
     pub diff_se: Option<f64>,
 }
 
-/// How the router over the whole library stands against the largest model alone.
+/// Whether one criterion of the claim was met, failed, or could not be checked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", content = "reason", rename_all = "lowercase")]
+pub enum Status {
+    Met,
+    Failed,
+    /// Not checkable on these records (the reason says which data is missing).
+    Skipped(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Criterion {
+    pub name: String,
+    pub status: Status,
+}
+
+/// How the router over the whole library stands against the best single model alone.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClaimCheck {
-    pub largest: String,
-    pub largest_quality: f64,
+    pub best: String,
+    pub best_quality: f64,
     /// The policy declared for the claim before looking at any result: the cost trade-off
-    /// with λ set on validation for ≤ [`CLAIM_SHARE_CAP`] of calls to the largest model.
+    /// with λ set on validation for ≤ [`CLAIM_SHARE_CAP`] of calls to the best single model.
     /// (Picking the best of several rows on the test prompts would flatter the router.)
     pub row: Option<ReportRow>,
-    /// On the test prompts: quality ≥ the largest alone, ≤ cap of calls to it (the cap was
-    /// met on validation; the test share may differ), lower mean cost and latency.
+    /// Each criterion on the test prompts: quality ≥ the best single model's, ≤ cap of calls
+    /// to it (met on validation; the test share may differ), lower mean cost, lower latency.
+    pub criteria: Vec<Criterion>,
+    /// Every criterion met (none failed, none skipped).
     pub holds: bool,
     /// For reference only (chosen on test prompts, so optimistic): the best point of the
     /// λ sweep within the cap.
     pub best_sweep_point_within_cap: Option<OperatingPoint>,
+}
+
+impl ClaimCheck {
+    pub fn failed(&self) -> Vec<&str> {
+        self.criteria.iter().filter(|c| c.status == Status::Failed).map(|c| c.name.as_str()).collect()
+    }
+
+    pub fn skipped(&self) -> Vec<(&str, &str)> {
+        self.criteria
+            .iter()
+            .filter_map(|c| match &c.status {
+                Status::Skipped(why) => Some((c.name.as_str(), why.as_str())),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -61,19 +96,23 @@ pub struct SeedReport {
     pub repeats: Vec<RepeatCheck>,
 }
 
-fn to_row(policy: String, p: &OperatingPoint, largest_share: f64, decision_ms: f64) -> ReportRow {
+fn to_row(policy: String, p: &OperatingPoint, best_share: f64, decision_ms: f64) -> ReportRow {
     ReportRow {
         policy,
         quality: p.quality,
         cost_usd: p.cost,
         latency_ms: p.latency_ms.map(|l| l + decision_ms),
-        largest_share,
+        best_share,
         diff_se: p.diff_se,
     }
 }
 
 fn share_label(v: &ValidatedPoint) -> String {
-    format!("≤ {:.0}% to the largest, λ set on validation", 100.0 * v.target_share)
+    let mut s = format!("≤ {:.0}% to the best single model, λ set on validation", 100.0 * v.target_share);
+    if !v.reached {
+        s.push_str(&format!(" (cap not binding: {:.0}% on validation)", 100.0 * v.validation_share));
+    }
+    s
 }
 
 /// Rows measured on the whole library: each model alone, random, oracle and the router's
@@ -105,21 +144,35 @@ fn library_rows(full: &EvalReport) -> Vec<ReportRow> {
     rows
 }
 
-/// Whether the router over the whole library beats its largest model alone (see [`ClaimCheck`]).
+/// Whether the router over the whole library beats the best single model (see [`ClaimCheck`]).
 pub fn claim_check(full: &EvalReport) -> ClaimCheck {
-    let largest = &full.singles[full.strong];
+    let best = &full.singles[full.references.best];
     let row = full.budgeted.iter().find(|b| (b.target_share - CLAIM_SHARE_CAP).abs() < 1e-9).map(|b| {
         to_row(format!("router over all: {}", share_label(b)), &b.test, b.test.strong_share, full.decision_ms)
     });
-    let holds = row.as_ref().is_some_and(|r| {
-        r.quality >= largest.quality - 1e-12
-            && r.largest_share <= CLAIM_SHARE_CAP + 1e-12
-            && r.cost_usd < largest.cost
-            && match (r.latency_ms, largest.latency_ms) {
-                (Some(a), Some(b)) => a < b,
-                _ => false,
-            }
-    });
+    let criteria = match &row {
+        None => Vec::new(),
+        Some(r) => {
+            let met = |ok: bool| if ok { Status::Met } else { Status::Failed };
+            let latency = match (r.latency_ms, best.latency_ms) {
+                (Some(a), Some(b)) => met(a < b),
+                _ => Status::Skipped("the records do not carry a latency for every answer".into()),
+            };
+            vec![
+                Criterion {
+                    name: format!("quality ≥ `{}` alone", full.best_name()),
+                    status: met(r.quality >= best.quality - 1e-12),
+                },
+                Criterion {
+                    name: format!("≤ {:.0}% of calls to it on held-out prompts", 100.0 * CLAIM_SHARE_CAP),
+                    status: met(r.best_share <= CLAIM_SHARE_CAP + 1e-12),
+                },
+                Criterion { name: "lower mean cost".into(), status: met(r.cost_usd < best.cost) },
+                Criterion { name: "lower mean latency".into(), status: latency },
+            ]
+        }
+    };
+    let holds = !criteria.is_empty() && criteria.iter().all(|c| c.status == Status::Met);
     let best_sweep_point_within_cap = full
         .router_points
         .iter()
@@ -127,9 +180,10 @@ pub fn claim_check(full: &EvalReport) -> ClaimCheck {
         .max_by(|a, b| a.quality.total_cmp(&b.quality).then(b.cost.total_cmp(&a.cost)))
         .copied();
     ClaimCheck {
-        largest: full.models[full.strong].clone(),
-        largest_quality: largest.quality,
+        best: full.best_name().to_string(),
+        best_quality: best.quality,
         row,
+        criteria,
         holds,
         best_sweep_point_within_cap,
     }
@@ -197,10 +251,10 @@ pub fn render(r: &SeedReport) -> String {
     let _ = writeln!(
         o,
         "| policy | quality | Δ vs `{0}` alone (± 95% over prompts) | mean cost (USD) | mean latency (s) | share to `{0}` |\n|---|---|---|---|---|---|",
-        r.claim.largest
+        r.claim.best
     );
     for row in &r.rows {
-        let delta = delta_text(row, r.claim.largest_quality);
+        let delta = delta_text(row, r.claim.best_quality);
         let _ = writeln!(
             o,
             "| {} | {:.3} | {} | {:.7} | {} | {:.1}% |",
@@ -209,7 +263,7 @@ pub fn render(r: &SeedReport) -> String {
             delta,
             row.cost_usd,
             fmt_latency(row.latency_ms),
-            100.0 * row.largest_share
+            100.0 * row.best_share
         );
     }
     let c = &r.claim;
@@ -217,7 +271,7 @@ pub fn render(r: &SeedReport) -> String {
     if let Some(p) = &c.best_sweep_point_within_cap {
         let _ = writeln!(
             o,
-            "\nFor reference only (λ picked on the test prompts, so optimistic): the best point of the λ sweep within the cap has quality {:.3} with {:.1}% to the largest model.",
+            "\nFor reference only (λ picked on the test prompts, so optimistic): the best point of the λ sweep within the cap has quality {:.3} with {:.1}% to the best single model.",
             p.quality,
             100.0 * p.strong_share
         );
@@ -226,9 +280,9 @@ pub fn render(r: &SeedReport) -> String {
         let held = r.repeats.iter().filter(|x| x.claim.holds).count();
         let _ = writeln!(
             o,
-            "\nThe same check on the same prompts with other fold assignments (cross-validation seeds) — robustness to the split, not a replication on new prompts: the claim holds (on the point estimate) in {held} of {}.\n\n| CV seed | `{}` alone | router, ≤ {:.0}% λ set on validation: quality (Δ ± 95%) | share to the largest | mean cost (USD) | holds |\n|---|---|---|---|---|---|",
+            "\nThe same check on the same prompts with other fold assignments (cross-validation seeds) — robustness to the split, not a replication on new prompts: the claim holds (on the point estimate) in {held} of {}.\n\n| CV seed | `{}` alone | router, ≤ {:.0}% λ set on validation: quality (Δ ± 95%) | share to the best single | mean cost (USD) | holds |\n|---|---|---|---|---|---|",
             r.repeats.len(),
-            c.largest,
+            c.best,
             100.0 * CLAIM_SHARE_CAP
         );
         for x in &r.repeats {
@@ -236,14 +290,14 @@ pub fn render(r: &SeedReport) -> String {
                 .claim
                 .row
                 .as_ref()
-                .map_or("–".into(), |b| format!("{:.3} ({})", b.quality, delta_text(b, x.claim.largest_quality)));
-            let share = x.claim.row.as_ref().map_or("–".into(), |b| format!("{:.1}%", 100.0 * b.largest_share));
+                .map_or("–".into(), |b| format!("{:.3} ({})", b.quality, delta_text(b, x.claim.best_quality)));
+            let share = x.claim.row.as_ref().map_or("–".into(), |b| format!("{:.1}%", 100.0 * b.best_share));
             let cost = x.claim.row.as_ref().map_or("–".into(), |b| format!("{:.7}", b.cost_usd));
             let _ = writeln!(
                 o,
                 "| {} | {:.3} | {q} | {share} | {cost} | {} |",
                 x.seed,
-                x.claim.largest_quality,
+                x.claim.best_quality,
                 if x.claim.holds { "yes" } else { "no" }
             );
         }
@@ -251,50 +305,64 @@ pub fn render(r: &SeedReport) -> String {
     o
 }
 
-/// "+0.007 ± 0.047": the quality difference to the largest model with its 95% interval.
-fn delta_text(row: &ReportRow, largest_quality: f64) -> String {
-    let d = row.quality - largest_quality;
+/// "+0.007 ± 0.047": the quality difference to the best single model with its 95% interval.
+fn delta_text(row: &ReportRow, best_quality: f64) -> String {
+    let d = row.quality - best_quality;
     match row.diff_se {
         Some(se) if se > 0.0 => format!("{d:+.3} ± {:.3}", 1.96 * se),
         _ => format!("{d:+.3}"),
     }
 }
 
-/// The verdict, with how far the best row is from the largest model and whether that
-/// distance is more than the luck of which prompts were drawn.
+/// The verdict, criterion by criterion, with how far the declared row is from the best
+/// single model and whether that distance is more than the luck of which prompts were drawn.
 fn claim_sentence(c: &ClaimCheck) -> String {
     let Some(b) = &c.row else {
         return "**Claim: not evaluated** — the evaluation has no cost trade-off point set on validation for the claim's cap.".into();
     };
-    let d = b.quality - c.largest_quality;
+    let d = b.quality - c.best_quality;
     // The interval covers which prompts were drawn, with the trained routers held fixed.
-    let (noise, significant) = match b.diff_se {
-        None => ("no interval: the paired error is unknown", false),
-        Some(se) if d - 1.96 * se > 0.0 => ("the ≈95% interval over prompts excludes zero: a real gain", true),
-        Some(se) if d + 1.96 * se < 0.0 => ("the ≈95% interval over prompts excludes zero: a real loss", true),
-        Some(_) => (
-            "the ≈95% interval over prompts includes zero: parity within noise, neither a demonstrated gain nor loss",
-            false,
-        ),
+    let noise = match b.diff_se {
+        None => "no interval: the paired error is unknown",
+        Some(se) if d - 1.96 * se > 0.0 => "the ≈95% interval over prompts excludes zero: a real gain",
+        Some(se) if d + 1.96 * se < 0.0 => "the ≈95% interval over prompts excludes zero: a real loss",
+        Some(_) => {
+            "the ≈95% interval over prompts includes zero: parity within noise, neither a demonstrated gain nor loss"
+        }
     };
-    let verdict = match (c.holds, significant) {
-        (true, true) => "holds",
-        (true, false) => "holds on the point estimate, within noise",
-        (false, _) => "does not hold",
+    let (failed, skipped) = (c.failed(), c.skipped());
+    let verdict = if !failed.is_empty() {
+        format!("does not hold — failed: {}", failed.join("; "))
+    } else if !skipped.is_empty() {
+        let names: Vec<&str> = skipped.iter().map(|s| s.0).collect();
+        format!("not established — every checkable criterion met, but unchecked: {}", names.join("; "))
+    } else if noise.contains("includes zero") {
+        "holds on the point estimate, within noise".into()
+    } else {
+        "holds".into()
     };
-    format!(
-        "**Claim (router quality ≥ `{}` alone = {:.3} with ≤ {:.0}% of calls to it, at lower mean cost and latency): {}.** The declared policy ({}): quality {:.3} ({}; {noise}), {:.1}% to the largest model, cost {:.7} USD, latency {} s.",
-        c.largest,
-        c.largest_quality,
+    let mut out = format!(
+        "**Claim (router quality ≥ `{}` alone = {:.3} with ≤ {:.0}% of calls to it, at lower mean cost and latency): {}.** The declared policy ({}): quality {:.3} ({}; {noise}), {:.1}% to the best single model, cost {:.7} USD, latency {} s.\n",
+        c.best,
+        c.best_quality,
         100.0 * CLAIM_SHARE_CAP,
         verdict,
         b.policy,
         b.quality,
-        delta_text(b, c.largest_quality),
-        100.0 * b.largest_share,
+        delta_text(b, c.best_quality),
+        100.0 * b.best_share,
         b.cost_usd,
         fmt_latency(b.latency_ms)
-    )
+    );
+    for cr in &c.criteria {
+        let status = match &cr.status {
+            Status::Met => "met".to_string(),
+            Status::Failed => "**failed**".to_string(),
+            Status::Skipped(why) => format!("skipped: {why}"),
+        };
+        out.push_str(&format!("\n- {}: {status}", cr.name));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -307,6 +375,7 @@ mod tests {
             quality: q,
             cost: c,
             strong_share: share,
+            cost_share: None,
             latency_ms: Some(lat),
             diff_se: Some(0.01),
         }
@@ -318,7 +387,7 @@ mod tests {
         max_q: OperatingPoint,
         budgeted: Vec<ValidatedPoint>,
     ) -> EvalReport {
-        let strong = models.len() - 1;
+        let best = models.len() - 1;
         EvalReport {
             dataset: "t".into(),
             predictor: "knn".into(),
@@ -327,22 +396,25 @@ mod tests {
             prompts: 100,
             test_prompts: 100,
             models: models.iter().map(|m| m.to_string()).collect(),
-            weak: 0,
-            strong,
+            references: conductor_core::metrics::References { best, cheapest: 0 },
+            references_per_fold: vec![],
             oracle: pt(0.9, 2.0, 0.2, 500.0),
             random: pt(0.4, 3.0, 1.0 / models.len() as f64, 700.0),
             router_points: vec![pt(0.75, 4.0, 0.5, 900.0)],
             max_quality: max_q,
+            max_quality_margin: max_q,
+            switch_margin: 0.0,
             default_threshold: pt(0.6, 5.0, 0.7, 950.0),
             pgr_curve: vec![],
-            apgr: 0.0,
-            apgr_cost_aware: 0.0,
+            apgr: None,
+            apgr_cost_aware: None,
             cpt50: None,
             cpt80: None,
             aiq: 0.0,
             aiq_singles: 0.0,
             thresholds: vec![],
             budgeted,
+            matched_cost: None,
             decision_ms: 1.0,
             calibration: vec![],
             aurc: 0.0,
@@ -365,7 +437,14 @@ mod tests {
             pt(0.5, 3.0, 1.0, 600.0),
             vec![],
         );
-        let good = ValidatedPoint { target_share: 0.6, param: 1.0, test: pt(0.72, 6.0, 0.55, 900.0), pgr: 1.0 };
+        let good = ValidatedPoint {
+            target_share: 0.6,
+            param: 1.0,
+            test: pt(0.72, 6.0, 0.55, 900.0),
+            pgr: 1.0,
+            validation_share: 0.6,
+            reached: true,
+        };
         let full = report(&["a", "b", "c"], singles(), pt(0.69, 8.0, 0.8, 1000.0), vec![good.clone()]);
         let r = build(&full, &small).unwrap();
         assert!(r.claim.holds);
@@ -386,10 +465,17 @@ mod tests {
             )
             .unwrap()
         };
-        // Within the cap but below the largest model's quality.
+        // Within the cap but below the best single model's quality: the failed criterion is named.
         let r = check(pt(0.65, 6.0, 0.55, 900.0));
-        assert!(!r.claim.holds && render(&r).contains("does not hold"));
-        // As good, but slower than the largest model alone; or dearer; or over the cap on test prompts.
+        assert!(!r.claim.holds && render(&r).contains("does not hold — failed: quality ≥ `c` alone"), "{}", render(&r));
+        // No latency in the records: the criterion is skipped and said so, never "does not hold".
+        let r = check(OperatingPoint { latency_ms: None, ..pt(0.72, 6.0, 0.55, 900.0) });
+        assert!(!r.claim.holds);
+        assert_eq!(r.claim.failed(), Vec::<&str>::new());
+        let text = render(&r);
+        assert!(text.contains("not established") && !text.contains("does not hold"), "{text}");
+        assert!(text.contains("lower mean latency: skipped: the records do not carry a latency"), "{text}");
+        // As good, but slower than the best single model; or dearer; or over the cap on test prompts.
         assert!(!check(pt(0.72, 6.0, 0.55, 1300.0)).claim.holds);
         assert!(!check(pt(0.72, 11.0, 0.55, 900.0)).claim.holds);
         assert!(!check(pt(0.72, 6.0, 0.65, 900.0)).claim.holds);
@@ -405,16 +491,20 @@ mod tests {
     #[test]
     fn the_verdict_says_when_the_difference_is_within_noise() {
         let c = |q: f64, se: f64| ClaimCheck {
-            largest: "big".into(),
-            largest_quality: 0.6,
+            best: "big".into(),
+            best_quality: 0.6,
             row: Some(ReportRow {
                 policy: "p".into(),
                 quality: q,
                 cost_usd: 1.0,
                 latency_ms: Some(1.0),
-                largest_share: 0.5,
+                best_share: 0.5,
                 diff_se: Some(se),
             }),
+            criteria: vec![Criterion {
+                name: "quality".into(),
+                status: if q >= 0.6 { Status::Met } else { Status::Failed },
+            }],
             holds: q >= 0.6,
             best_sweep_point_within_cap: None,
         };

@@ -37,9 +37,12 @@ fn every_predictor_beats_random_on_real_mmlu_subset() {
     for predictor in [PredictorKind::Knn, PredictorKind::LogReg, PredictorKind::Mf] {
         let cfg = EvalConfig { predictor, features: FeatureKind::Ngram, ..EvalConfig::default() };
         let r = run_eval(&c.records, &catalog, &cfg, None, None).unwrap();
-        eprintln!("{predictor}: APGR {:.3} on {} test prompts", r.apgr, r.test_prompts);
-        assert!(r.apgr > 0.55, "{predictor}: APGR {:.3} is not clearly above random (0.5)", r.apgr);
-        assert!(r.oracle.quality >= r.singles[r.strong].quality);
+        let apgr = r.apgr.unwrap();
+        eprintln!("{predictor}: APGR {apgr:.3} on {} test prompts", r.test_prompts);
+        assert!(apgr > 0.55, "{predictor}: APGR {apgr:.3} is not clearly above random (0.5)");
+        // On two models the data-chosen references are RouteLLM's strong and weak.
+        assert_eq!((r.best_name(), r.cheapest_name()), ("gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"));
+        assert!(r.oracle.quality >= r.singles[r.references.best].quality);
         for m in &r.calibration {
             // ~400 test prompts in 15 bins: sampling noise alone gives ECE of a few points.
             assert!(m.calibrated.ece < 0.1, "{predictor} {}: ECE {:.3}", m.model, m.calibrated.ece);

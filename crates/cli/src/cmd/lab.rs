@@ -2,6 +2,7 @@
 //! Argument parsing and printing only; the work is in `conductor-lab` and `conductor-core`.
 
 use anyhow::Context;
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Subcommand};
 use conductor_core::catalog::Catalog;
 use conductor_core::embedder::TextEmbedder;
@@ -17,7 +18,8 @@ use std::sync::Arc;
 
 #[derive(Subcommand)]
 pub enum LabCommand {
-    /// Convert the RouteLLM release (MMLU, GSM8K, MT-Bench) into records files.
+    /// Convert the RouteLLM release (MMLU, GSM8K, MT-Bench) or, with --mmlu-pro, the MMLU-Pro
+    /// release with 28 models into records files.
     Convert(ConvertArgs),
     /// Train on training prompts, evaluate on held-out prompts: tables and plots.
     Eval(EvalArgs),
@@ -29,6 +31,67 @@ pub enum LabCommand {
     /// library and over the smaller models, random, oracle; quality, cost, latency, share to
     /// the largest model, and whether the router beats the largest model alone.
     Report(ReportArgs),
+    /// Add a model to a trained router from a few labelled prompts, without retraining.
+    Onboard(OnboardArgs),
+    /// Measure onboarding: models added from K labels against a router retrained on everything.
+    OnboardEval(OnboardEvalArgs),
+    /// Replay held-out prompts as a stream with feedback after each answer: router quality
+    /// against feedback rows, for a cold-start and a trained router.
+    Online(OnlineArgs),
+}
+
+#[derive(Args)]
+pub struct OnlineArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Predictor of the trained router (auto: chosen on validation prompts).
+    #[arg(long, default_value = "knn", value_parser = predictor_values())]
+    predictor: PredictorKind,
+    /// Output folder for `online.md`, `online.json` and the chart.
+    #[arg(long, default_value = "out/lab/online")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct OnboardArgs {
+    /// The trained router to extend.
+    #[arg(long)]
+    router: PathBuf,
+    /// Records (JSONL) of the new model on a few prompts (other models' records are ignored).
+    #[arg(long)]
+    records: PathBuf,
+    /// The new model's id; its price and tier come from --catalog.
+    #[arg(long)]
+    model: String,
+    /// Catalogue holding the new model.
+    #[arg(long)]
+    catalog: PathBuf,
+    /// Disk cache for MiniLM embeddings (routers on MiniLM features).
+    #[arg(long, default_value = "out/embeddings")]
+    cache: PathBuf,
+    /// Where to write the extended router.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct OnboardEvalArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The models to hold out and add back from few labels (comma-separated ids).
+    #[arg(long, value_delimiter = ',', required = true)]
+    add: Vec<String>,
+    /// Label budgets K (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "25,50,100")]
+    k: Vec<usize>,
+    /// Predictor (auto: chosen on each fold's validation prompts).
+    #[arg(long, default_value = "logreg", value_parser = predictor_values())]
+    predictor: PredictorKind,
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    /// Output folder for `onboard.md` and `onboard.json`.
+    #[arg(long, default_value = "out/lab/onboard")]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -36,7 +99,11 @@ pub struct ConvertArgs {
     /// The `routellm` data folder.
     #[arg(long, default_value = "data/routellm")]
     routellm: PathBuf,
-    /// Output folder for `mmlu.jsonl`, `gsm8k.jsonl`, `mt_bench.jsonl`.
+    /// Convert the MMLU-Pro release (this folder) instead, into `mmlu_pro.jsonl`; prices are
+    /// in `catalog/mmlu_pro.toml`.
+    #[arg(long, num_args = 0..=1, default_missing_value = "data/mmlu_pro", value_name = "DIR")]
+    mmlu_pro: Option<PathBuf>,
+    /// Output folder for `mmlu.jsonl`, `gsm8k.jsonl`, `mt_bench.jsonl` (or `mmlu_pro.jsonl`).
     #[arg(long, default_value = "out/records")]
     out: PathBuf,
 }
@@ -49,8 +116,8 @@ pub struct Common {
     /// Model catalogue (TOML).
     #[arg(long, default_value = "catalog/routellm.toml")]
     catalog: PathBuf,
-    /// Prompt features: ngram, minilm, or auto (the better of the two on validation prompts).
-    #[arg(long, default_value = "ngram")]
+    /// Prompt features (auto: the better of ngram and minilm on validation prompts).
+    #[arg(long, default_value = "ngram", value_parser = feature_values())]
     features: FeatureKind,
     /// Seed of the prompt split and of training.
     #[arg(long, default_value_t = 42)]
@@ -67,12 +134,16 @@ pub struct Common {
 pub struct EvalArgs {
     #[command(flatten)]
     common: Common,
-    /// knn, logreg or mf; comma-separated to run several.
-    #[arg(long, value_delimiter = ',', default_value = "knn")]
+    /// Predictors, comma-separated to run several (auto: chosen on each fold's validation prompts).
+    #[arg(long, value_delimiter = ',', default_value = "knn", value_parser = predictor_values())]
     predictor: Vec<PredictorKind>,
     /// k-fold cross-validation instead of one 60/20/20 train/validation/test split.
     #[arg(long)]
     folds: Option<usize>,
+    /// Transfer: test on every prompt of this dataset (e.g. mt_bench), train and validate on
+    /// the other records given.
+    #[arg(long)]
+    test_dataset: Option<String>,
     /// Output folder for the tables (Markdown, JSON) and plots (SVG, PNG).
     #[arg(long, default_value = "out/lab")]
     out: PathBuf,
@@ -85,7 +156,8 @@ pub struct EvalArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     common: Common,
-    #[arg(long, default_value = "knn")]
+    /// Predictor (auto: chosen on the validation prompts).
+    #[arg(long, default_value = "knn", value_parser = predictor_values())]
     predictor: PredictorKind,
     /// Where to write the router artifact.
     #[arg(long)]
@@ -99,11 +171,11 @@ pub struct ReportArgs {
     records: Vec<PathBuf>,
     #[arg(long, default_value = "catalog/local.toml")]
     catalog: PathBuf,
-    /// knn, logreg, mf, or auto (chosen on each fold's validation prompts).
-    #[arg(long, default_value = "auto")]
+    /// Predictor (auto: chosen on each fold's validation prompts).
+    #[arg(long, default_value = "auto", value_parser = predictor_values())]
     predictor: PredictorKind,
-    /// ngram, minilm, or auto (chosen on each fold's validation prompts).
-    #[arg(long, default_value = "auto")]
+    /// Prompt features (auto: chosen on each fold's validation prompts).
+    #[arg(long, default_value = "auto", value_parser = feature_values())]
     features: FeatureKind,
     #[arg(long, default_value_t = 5)]
     folds: usize,
@@ -144,6 +216,16 @@ pub struct BenchArgs {
     out: PathBuf,
 }
 
+/// `--predictor`'s accepted names, listed by `--help` and checked by clap.
+fn predictor_values() -> impl clap::builder::TypedValueParser<Value = PredictorKind> {
+    clap::builder::PossibleValuesParser::new(PredictorKind::NAMES).try_map(|s| s.parse::<PredictorKind>())
+}
+
+/// `--features`' accepted names, listed by `--help` and checked by clap.
+fn feature_values() -> impl clap::builder::TypedValueParser<Value = FeatureKind> {
+    clap::builder::PossibleValuesParser::new(FeatureKind::NAMES).try_map(|s| s.parse::<FeatureKind>())
+}
+
 pub fn run(cmd: LabCommand) -> anyhow::Result<()> {
     match cmd {
         LabCommand::Convert(a) => run_convert(a),
@@ -151,11 +233,18 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<()> {
         LabCommand::Train(a) => run_train(a),
         LabCommand::Bench(a) => run_bench(a),
         LabCommand::Report(a) => run_report(a),
+        LabCommand::Onboard(a) => run_onboard(a),
+        LabCommand::OnboardEval(a) => run_onboard_eval(a),
+        LabCommand::Online(a) => run_online(a),
     }
 }
 
 fn run_convert(a: ConvertArgs) -> anyhow::Result<()> {
-    for c in convert::convert_all(&a.routellm)? {
+    let converted = match &a.mmlu_pro {
+        Some(dir) => vec![convert::mmlu_pro::convert(dir)?],
+        None => convert::convert_all(&a.routellm)?,
+    };
+    for c in converted {
         let path = a.out.join(format!("{}.jsonl", c.dataset));
         records::write_jsonl(&path, &c.records)?;
         println!(
@@ -191,11 +280,10 @@ fn load_inputs(c: &Common) -> anyhow::Result<Inputs> {
         catalog = catalog.restricted_to(&c.models);
         recs.retain(|r| c.models.contains(&r.model));
     }
-    let embedder = match c.features {
-        FeatureKind::MiniLm | FeatureKind::Auto => {
-            Some(super::embedder().context("MiniLM features (or `auto`, which tries them) need the embedding model")?)
-        }
-        FeatureKind::Ngram => None,
+    let embedder = if c.features.needs_embedder() {
+        Some(super::embedder().context("MiniLM features (or `auto`, which tries them) need the embedding model")?)
+    } else {
+        None
     };
     Ok(Inputs { records: recs, catalog, embedder, cache: EmbeddingCache::new(&c.cache) })
 }
@@ -215,6 +303,7 @@ fn run_eval_cmd(a: EvalArgs) -> anyhow::Result<()> {
             features: a.common.features,
             seed: a.common.seed,
             folds: a.folds,
+            test_dataset: a.test_dataset.clone(),
             progress: !a.quiet,
             ..EvalConfig::default()
         };
@@ -239,7 +328,8 @@ fn run_eval_cmd(a: EvalArgs) -> anyhow::Result<()> {
 fn run_train(a: TrainArgs) -> anyhow::Result<()> {
     let inp = load_inputs(&a.common)?;
     let data = conductor_core::dataset::Dataset::from_records(&inp.records, &inp.catalog)?;
-    let s = split::train_val_test(data.rows.len(), 0.2, 0.0, a.common.seed);
+    let keys: Vec<&str> = data.rows.iter().map(|r| r.prompt_id.as_str()).collect();
+    let s = split::train_val_test_by_key(&keys, 0.2, 0.0, a.common.seed);
     let router = Router::train(
         &data.subset(&s.train),
         &data.subset(&s.val),
@@ -303,8 +393,6 @@ fn run_report(a: ReportArgs) -> anyhow::Result<()> {
     let mut full_inp = load_inputs(&common)?;
     let all: Vec<String> = full_inp.catalog.models.iter().map(|m| m.id.clone()).collect();
     records::retain_complete(&mut full_inp.records, &all);
-    // Prompt order decides the folds: sorted, both evaluations below split the same prompts alike.
-    full_inp.records.sort_by(|x, y| x.prompt_id.cmp(&y.prompt_id));
     let largest = full_inp.catalog.models[full_inp.catalog.largest()].id.clone();
     let small: Vec<String> =
         if a.small.is_empty() { all.iter().filter(|m| **m != largest).cloned().collect() } else { a.small.clone() };
@@ -353,6 +441,81 @@ fn run_report(a: ReportArgs) -> anyhow::Result<()> {
         serde_json::to_string_pretty(&serde_json::json!({ "report": rep, "full": full, "small": small }))?,
     )?;
     for p in plot::seed_cost_quality(&full, &small, &a.out, "cost_quality")? {
+        println!("plot: {}", p.display());
+    }
+    Ok(())
+}
+
+fn run_onboard(a: OnboardArgs) -> anyhow::Result<()> {
+    let mut router = Router::load(&a.router)?;
+    let catalog = Catalog::load(&a.catalog)?;
+    let entry = catalog.get(&a.model)?.clone();
+    let labels: Vec<Record> = records::read_jsonl(&a.records)?.into_iter().filter(|r| r.model == a.model).collect();
+    anyhow::ensure!(!labels.is_empty(), "{} holds no records of model `{}`", a.records.display(), a.model);
+    let embedder = if router.feature_kind().needs_embedder() { Some(super::embedder()?) } else { None };
+    let texts: Vec<&str> = labels.iter().map(|r| r.prompt.as_str()).collect();
+    let x = router.featurize_batch(&texts, embedder.as_deref(), Some(&EmbeddingCache::new(&a.cache)))?;
+    let scores: Vec<f64> = labels.iter().map(|r| r.score).collect();
+    let ct = labels
+        .iter()
+        .map(|r| r.completion_tokens.unwrap_or(conductor_core::tokens::DEFAULT_COMPLETION_TOKENS) as f64)
+        .sum::<f64>()
+        / labels.len() as f64;
+    router.onboard(entry, &x, &scores, ct)?;
+    router.save(&a.out)?;
+    println!(
+        "added `{}` from {} labelled prompts (mean score {:.3}); models: {} → {}",
+        a.model,
+        labels.len(),
+        scores.iter().sum::<f64>() / scores.len() as f64,
+        router.catalog().models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", "),
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn run_onboard_eval(a: OnboardEvalArgs) -> anyhow::Result<()> {
+    let inp = load_inputs(&a.common)?;
+    let cfg = EvalConfig {
+        predictor: a.predictor,
+        features: a.common.features,
+        seed: a.common.seed,
+        folds: Some(a.folds),
+        ..EvalConfig::default()
+    };
+    let rows = conductor_lab::onboard::run_onboard(
+        &inp.records,
+        &inp.catalog,
+        &cfg,
+        &a.add,
+        &a.k,
+        inp.embedder.as_deref(),
+        Some(&inp.cache),
+    )?;
+    let md = conductor_lab::onboard::render(&rows);
+    println!("{md}");
+    std::fs::create_dir_all(&a.out)?;
+    std::fs::write(a.out.join("onboard.md"), &md)?;
+    std::fs::write(a.out.join("onboard.json"), serde_json::to_string_pretty(&rows)?)?;
+    Ok(())
+}
+
+fn run_online(a: OnlineArgs) -> anyhow::Result<()> {
+    let inp = load_inputs(&a.common)?;
+    let cfg = EvalConfig {
+        predictor: a.predictor,
+        features: a.common.features,
+        seed: a.common.seed,
+        ..EvalConfig::default()
+    };
+    let r =
+        conductor_lab::online::run_online(&inp.records, &inp.catalog, &cfg, inp.embedder.as_deref(), Some(&inp.cache))?;
+    let md = conductor_lab::online::render(&r);
+    println!("{md}");
+    std::fs::create_dir_all(&a.out)?;
+    std::fs::write(a.out.join("online.md"), &md)?;
+    std::fs::write(a.out.join("online.json"), serde_json::to_string_pretty(&r)?)?;
+    for p in plot::online_curves(&r, &a.out, "online")? {
         println!("plot: {}", p.display());
     }
     Ok(())

@@ -4,7 +4,6 @@
 
 use anyhow::Context;
 use clap::Args;
-use conductor_core::features::FeatureKind;
 use conductor_core::install;
 use conductor_core::policy::{decide, Constraints, Policy};
 use conductor_core::router::Router;
@@ -36,9 +35,10 @@ pub fn run(a: RouteArgs) -> anyhow::Result<()> {
     let path = a.router.clone().unwrap_or_else(|| install::shipped(conductor_gateway::DEFAULT_LOCAL_ROUTER));
     let router = Router::load(&path)?;
     let policy = a.policy.clone().unwrap_or_else(|| conductor_gateway::config::PolicyConfig::default().default);
-    let embedder = match router.feature_kind() {
-        FeatureKind::MiniLm => Some(super::embedder().context("this router uses MiniLM features")?),
-        FeatureKind::Ngram | FeatureKind::Auto => None,
+    let embedder = if router.feature_kind().needs_embedder() {
+        Some(super::embedder().context("this router uses MiniLM features")?)
+    } else {
+        None
     };
     let tokens = conductor_core::tokens::estimate_tokens(&a.prompt);
     let features = router.featurize(&a.prompt, embedder.as_deref())?;

@@ -1,5 +1,6 @@
-//! Prompt features: hashed word/character n-grams with TF-IDF (fast, no model needed) or
-//! sentence embeddings from a [`TextEmbedder`] (MiniLM), cached on disk by text hash.
+//! Prompt features: hashed word/character n-grams with TF-IDF (fast, no model needed),
+//! sentence embeddings from a [`TextEmbedder`] (MiniLM, cached on disk by text hash),
+//! length and structure statistics ([`structure`]), and concatenations of them.
 //!
 //! Internally every feature vector is a [`SparseVec`]: n-gram vectors have a few hundred
 //! non-zeros out of 2^15 slots, so dense storage of 100k training prompts would not fit.
@@ -7,37 +8,94 @@
 pub mod cache;
 pub mod ngram;
 pub mod sparse;
+pub mod structure;
 
 pub use cache::EmbeddingCache;
 pub use ngram::NgramTfidf;
 pub use sparse::SparseVec;
+pub use structure::StructureScaler;
 
 use crate::embedder::TextEmbedder;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-/// Which prompt representation a router uses.
+/// Which prompt representation a router uses. Combinations concatenate the blocks, each
+/// scaled so that every block weighs the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
 pub enum FeatureKind {
     /// Hashed word 1–2-grams and character 3-grams, TF-IDF weighted, L2-normalised.
+    #[serde(rename = "ngram")]
     Ngram,
     /// Sentence embeddings from the MiniLM embedder.
+    #[serde(rename = "minilm")]
     MiniLm,
-    /// Whichever of the above fits the validation prompts best (MiniLM only when an
+    /// Length and structure statistics, standardised on the training prompts.
+    #[serde(rename = "structure")]
+    Structure,
+    #[serde(rename = "ngram+structure")]
+    NgramStructure,
+    #[serde(rename = "minilm+structure")]
+    MiniLmStructure,
+    #[serde(rename = "ngram+minilm")]
+    NgramMiniLm,
+    #[serde(rename = "ngram+minilm+structure")]
+    All,
+    /// Whichever of the above fits the validation prompts best (MiniLM kinds only when an
     /// embedder is given); resolved by `Router::train`, never stored in an artifact.
+    #[serde(rename = "auto")]
     Auto,
+}
+
+impl FeatureKind {
+    /// Every concrete kind, in the order `auto` tries them.
+    pub const CONCRETE: [FeatureKind; 7] = [
+        FeatureKind::Ngram,
+        FeatureKind::MiniLm,
+        FeatureKind::Structure,
+        FeatureKind::NgramStructure,
+        FeatureKind::MiniLmStructure,
+        FeatureKind::NgramMiniLm,
+        FeatureKind::All,
+    ];
+    /// Every accepted name (what `--help` lists).
+    pub const NAMES: [&'static str; 8] = [
+        "ngram",
+        "minilm",
+        "structure",
+        "ngram+structure",
+        "minilm+structure",
+        "ngram+minilm",
+        "ngram+minilm+structure",
+        "auto",
+    ];
+
+    /// The blocks of a concrete kind: (n-grams, MiniLM, structure).
+    fn blocks(self) -> (bool, bool, bool) {
+        match self {
+            FeatureKind::Ngram => (true, false, false),
+            FeatureKind::MiniLm => (false, true, false),
+            FeatureKind::Structure => (false, false, true),
+            FeatureKind::NgramStructure => (true, false, true),
+            FeatureKind::MiniLmStructure => (false, true, true),
+            FeatureKind::NgramMiniLm => (true, true, false),
+            FeatureKind::All => (true, true, true),
+            FeatureKind::Auto => (true, true, true),
+        }
+    }
+
+    /// Whether computing these features (or choosing among them) needs the MiniLM embedder.
+    pub fn needs_embedder(self) -> bool {
+        self.blocks().1
+    }
 }
 
 impl std::str::FromStr for FeatureKind {
     type Err = anyhow::Error;
     fn from_str(s: &str) -> anyhow::Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "ngram" => Ok(FeatureKind::Ngram),
-            "minilm" => Ok(FeatureKind::MiniLm),
-            "auto" => Ok(FeatureKind::Auto),
-            other => anyhow::bail!("unknown feature kind `{other}` (expected ngram, minilm or auto)"),
-        }
+        let lower = s.to_ascii_lowercase();
+        FeatureKind::CONCRETE.into_iter().chain([FeatureKind::Auto]).find(|k| k.to_string() == lower).ok_or_else(|| {
+            anyhow::anyhow!("unknown feature kind `{s}` (expected one of: {})", FeatureKind::NAMES.join(", "))
+        })
     }
 }
 
@@ -46,6 +104,11 @@ impl std::fmt::Display for FeatureKind {
         f.write_str(match self {
             FeatureKind::Ngram => "ngram",
             FeatureKind::MiniLm => "minilm",
+            FeatureKind::Structure => "structure",
+            FeatureKind::NgramStructure => "ngram+structure",
+            FeatureKind::MiniLmStructure => "minilm+structure",
+            FeatureKind::NgramMiniLm => "ngram+minilm",
+            FeatureKind::All => "ngram+minilm+structure",
             FeatureKind::Auto => "auto",
         })
     }
@@ -61,30 +124,40 @@ pub enum Featurizer {
         embedder_id: String,
         dim: usize,
     },
+    Structure(StructureScaler),
+    /// Blocks side by side (slot offsets in block order), each scaled by 1/√blocks so the
+    /// whole vector keeps unit length.
+    Concat(Vec<Featurizer>),
 }
 
 impl Featurizer {
-    /// Fits the extractor on training texts (IDF for n-grams; nothing to fit for MiniLM
-    /// beyond recording which embedder is used).
+    /// Fits the extractor on training texts (IDF for n-grams, means and deviations for
+    /// structure; for MiniLM, nothing beyond recording which embedder is used).
     pub fn fit(kind: FeatureKind, texts: &[&str], embedder: Option<&dyn TextEmbedder>) -> anyhow::Result<Featurizer> {
-        Ok(match kind {
-            FeatureKind::Ngram => Featurizer::Ngram(NgramTfidf::fit(texts, ngram::DEFAULT_BITS)),
-            FeatureKind::MiniLm => {
-                let e = embedder.context("MiniLM features need an embedder, and none was given")?;
-                Featurizer::MiniLm { embedder_id: e.id().to_string(), dim: e.dim() }
-            }
-            FeatureKind::Auto => {
-                anyhow::bail!("`auto` features are chosen by training a router on each kind; fit a concrete kind")
-            }
-        })
+        if kind == FeatureKind::Auto {
+            anyhow::bail!("`auto` features are chosen by training a router on each kind; fit a concrete kind");
+        }
+        let (ngram, minilm, structure) = kind.blocks();
+        let mut blocks = Vec::new();
+        if ngram {
+            blocks.push(Featurizer::Ngram(NgramTfidf::fit(texts, ngram::DEFAULT_BITS)));
+        }
+        if minilm {
+            let e = embedder.context("MiniLM features need an embedder, and none was given")?;
+            blocks.push(Featurizer::MiniLm { embedder_id: e.id().to_string(), dim: e.dim() });
+        }
+        if structure {
+            blocks.push(Featurizer::Structure(StructureScaler::fit(texts)));
+        }
+        Ok(if blocks.len() == 1 { blocks.remove(0) } else { Featurizer::Concat(blocks) })
     }
 
     /// An n-gram extractor with uniform IDF: usable before any training data exists.
     pub fn unfitted(kind: FeatureKind) -> Featurizer {
         match kind {
-            // Nothing to choose between without data: n-grams need no model.
-            FeatureKind::Ngram | FeatureKind::Auto => Featurizer::Ngram(NgramTfidf::uniform(ngram::DEFAULT_BITS)),
             FeatureKind::MiniLm => Featurizer::MiniLm { embedder_id: String::new(), dim: 0 },
+            // Nothing else can be fitted without data: n-grams need no model.
+            _ => Featurizer::Ngram(NgramTfidf::uniform(ngram::DEFAULT_BITS)),
         }
     }
 
@@ -92,6 +165,12 @@ impl Featurizer {
         match self {
             Featurizer::Ngram(_) => FeatureKind::Ngram,
             Featurizer::MiniLm { .. } => FeatureKind::MiniLm,
+            Featurizer::Structure(_) => FeatureKind::Structure,
+            Featurizer::Concat(blocks) => {
+                let has = |k: FeatureKind| blocks.iter().any(|b| b.kind() == k);
+                let b = (has(FeatureKind::Ngram), has(FeatureKind::MiniLm), has(FeatureKind::Structure));
+                FeatureKind::CONCRETE.into_iter().find(|k| k.blocks() == b).unwrap_or(FeatureKind::All)
+            }
         }
     }
 
@@ -100,6 +179,8 @@ impl Featurizer {
         match self {
             Featurizer::Ngram(n) => n.dim(),
             Featurizer::MiniLm { dim, .. } => *dim,
+            Featurizer::Structure(s) => s.dim(),
+            Featurizer::Concat(blocks) => blocks.iter().map(Featurizer::dim).sum(),
         }
     }
 
@@ -112,6 +193,7 @@ impl Featurizer {
     ) -> anyhow::Result<Vec<SparseVec>> {
         match self {
             Featurizer::Ngram(n) => Ok(texts.iter().map(|t| n.transform(t)).collect()),
+            Featurizer::Structure(s) => Ok(texts.iter().map(|t| s.transform(t)).collect()),
             Featurizer::MiniLm { embedder_id, dim } => {
                 let e = embedder.context("this router uses MiniLM features: an embedder is required")?;
                 if !embedder_id.is_empty() && (e.id() != embedder_id || e.dim() != *dim) {
@@ -126,6 +208,19 @@ impl Featurizer {
                     None => e.embed_batch(texts)?,
                 };
                 Ok(dense.iter().map(|v| SparseVec::from_dense(v)).collect())
+            }
+            Featurizer::Concat(blocks) => {
+                let scale = 1.0 / (blocks.len().max(1) as f32).sqrt();
+                let mut out = vec![SparseVec::default(); texts.len()];
+                let mut offset = 0u32;
+                for b in blocks {
+                    for (o, v) in out.iter_mut().zip(b.transform_batch(texts, embedder, cache)?) {
+                        o.idx.extend(v.idx.iter().map(|i| i + offset));
+                        o.val.extend(v.val.iter().map(|x| x * scale));
+                    }
+                    offset += b.dim() as u32;
+                }
+                Ok(out)
             }
         }
     }
@@ -167,6 +262,27 @@ pub(crate) mod tests {
         assert!("bert".parse::<FeatureKind>().is_err());
         // One vocabulary: the names artifacts, configs and the CLI all use.
         assert!("embedding".parse::<FeatureKind>().unwrap_err().to_string().contains("minilm"));
+        for name in FeatureKind::NAMES {
+            let k: FeatureKind = name.parse().unwrap();
+            assert_eq!(k.to_string(), name);
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{name}\""));
+        }
+    }
+
+    #[test]
+    fn concatenated_blocks_keep_their_slots_and_unit_length() {
+        let texts = ["What is 2 + 2?", "Write a poem about the sea", "def f(x): return x"];
+        let f = Featurizer::fit(FeatureKind::All, &texts, Some(&LetterEmbedder)).unwrap();
+        assert_eq!(f.kind(), FeatureKind::All);
+        assert_eq!(f.dim(), (1 << ngram::DEFAULT_BITS) + 26 + structure::NAMES.len());
+        for v in f.transform_batch(&texts, Some(&LetterEmbedder), None).unwrap() {
+            assert!(v.idx.windows(2).all(|w| w[0] < w[1]), "strictly increasing slots");
+            assert!((v.norm() - 1.0).abs() < 1e-3, "{}", v.norm());
+            assert!(*v.idx.last().unwrap() as usize >= (1 << ngram::DEFAULT_BITS) + 26, "structure block last");
+        }
+        let g = Featurizer::fit(FeatureKind::NgramStructure, &texts, None).unwrap();
+        assert_eq!(g.kind(), FeatureKind::NgramStructure);
+        assert!(Featurizer::fit(FeatureKind::MiniLmStructure, &texts, None).is_err(), "MiniLM needs an embedder");
     }
 
     #[test]

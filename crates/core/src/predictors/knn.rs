@@ -111,6 +111,12 @@ impl Knn {
         self.x.is_empty()
     }
 
+    /// Widens the memory by one model (no outcomes stored for it yet).
+    pub fn add_model(&mut self, prior: f64) {
+        self.prior.push(prior);
+        self.y.iter_mut().for_each(|row| row.push(None));
+    }
+
     /// Adds one observed outcome (online feedback): O(1), no refit.
     pub fn insert(&mut self, x: &SparseVec, scores: Vec<Option<f64>>) {
         let v = x.clone().normalized();

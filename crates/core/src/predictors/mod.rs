@@ -9,6 +9,7 @@ pub mod baselines;
 pub mod knn;
 pub mod logreg;
 pub mod mf;
+pub mod profile;
 
 use crate::features::SparseVec;
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,8 @@ pub enum PredictorKind {
 impl PredictorKind {
     /// The concrete methods `Auto` chooses between.
     pub const CONCRETE: [PredictorKind; 3] = [PredictorKind::Knn, PredictorKind::LogReg, PredictorKind::Mf];
+    /// Every accepted name (what `--help` lists).
+    pub const NAMES: [&'static str; 4] = ["knn", "logreg", "mf", "auto"];
 }
 
 impl std::str::FromStr for PredictorKind {
@@ -69,6 +72,8 @@ pub enum AnyPredictor {
     LogReg(logreg::LogReg),
     Mf(mf::Mf),
     Mean(baselines::MeanPredictor),
+    /// A trained predictor plus models added from few labels ([`profile`]).
+    Extended(Box<profile::Extended>),
 }
 
 impl Predictor for AnyPredictor {
@@ -78,6 +83,7 @@ impl Predictor for AnyPredictor {
             AnyPredictor::LogReg(p) => p.predict(x),
             AnyPredictor::Mf(p) => p.predict(x),
             AnyPredictor::Mean(p) => p.predict(x),
+            AnyPredictor::Extended(p) => p.predict(x),
         }
     }
 }
@@ -147,6 +153,7 @@ pub fn fit_with_validation(kind: PredictorKind, d: &FitData) -> anyhow::Result<(
             AnyPredictor::LogReg(_) => "logreg",
             AnyPredictor::Mf(_) => "mf",
             AnyPredictor::Mean(_) => "mean",
+            AnyPredictor::Extended(_) => "extended",
         };
         return Ok((p, format!("auto → {chosen} {d}")));
     }

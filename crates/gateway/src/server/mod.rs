@@ -18,7 +18,7 @@ use anyhow::Context;
 use axum::routing::{get, post};
 use axum::Router as HttpRouter;
 use conductor_core::embedder::TextEmbedder;
-use conductor_core::router::{FeatureKind, Router};
+use conductor_core::router::Router;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,6 +63,43 @@ fn default_local_router(config: &Config) -> Option<std::path::PathBuf> {
     Some(p)
 }
 
+/// Adds every configured model with `onboard_records` that the router does not know yet,
+/// from its labels (see `Router::onboard`); a model the router already routes keeps what
+/// it was trained on.
+fn onboard_configured(
+    router: &mut Router,
+    config: &Config,
+    registry: &Registry,
+    embedder: Option<&dyn TextEmbedder>,
+) -> anyhow::Result<()> {
+    for m in &config.models {
+        let Some(path) = &m.onboard_records else { continue };
+        if router.catalog().index_of(&m.id).is_ok() {
+            tracing::warn!(model = %m.id, "the router already knows this model; `onboard_records` is ignored");
+            continue;
+        }
+        let key = || format!("config key `onboard_records` of model `{}`: {}", m.id, path.display());
+        let labels: Vec<conductor_core::records::Record> = conductor_core::records::read_jsonl(path)
+            .with_context(key)?
+            .into_iter()
+            .filter(|r| r.model == m.id)
+            .collect();
+        anyhow::ensure!(!labels.is_empty(), "{}: no records of this model", key());
+        let texts: Vec<&str> = labels.iter().map(|r| r.prompt.as_str()).collect();
+        let x = router.featurize_batch(&texts, embedder, None).with_context(key)?;
+        let scores: Vec<f64> = labels.iter().map(|r| r.score).collect();
+        let ct = labels
+            .iter()
+            .map(|r| r.completion_tokens.unwrap_or(conductor_core::tokens::DEFAULT_COMPLETION_TOKENS) as f64)
+            .sum::<f64>()
+            / labels.len() as f64;
+        let entry = registry.catalog().get(&m.id)?.clone();
+        router.onboard(entry, &x, &scores, ct).with_context(key)?;
+        tracing::info!(model = %m.id, labels = labels.len(), "model added to the router from its labels");
+    }
+    Ok(())
+}
+
 /// Builds everything `serve` needs. Returns the state and the books writer to join
 /// after shutdown.
 pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::BooksWriter)> {
@@ -92,7 +129,7 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
         }
         (None, None) => (Router::cold_start(registry.catalog(), feature_kind), "cold start".to_string()),
     };
-    let embedder: Option<Arc<dyn TextEmbedder>> = if router.feature_kind() == FeatureKind::MiniLm {
+    let embedder: Option<Arc<dyn TextEmbedder>> = if router.feature_kind().needs_embedder() {
         let lib = match registry.library.clone() {
             Some(l) => l,
             None => Arc::new(crate::local::open(&config.local)?),
@@ -106,6 +143,7 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
         n => n,
     };
     let mut router = router;
+    onboard_configured(&mut router, &config, &registry, embedder.as_deref())?;
     router.set_feedback_model_weight(config.feedback.model_weight);
     let live = LiveRouter::new(router, embedder, source, workers, config.router.queue)?;
     // Replay feedback so a restart keeps what the router learned.

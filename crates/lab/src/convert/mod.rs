@@ -1,4 +1,5 @@
-//! Converters from the RouteLLM release (`data/routellm`) to conductor records.
+//! Converters from the RouteLLM release (`data/routellm`) and the MMLU-Pro release with 28
+//! models (`data/mmlu_pro`, see [`mmlu_pro`]) to conductor records.
 //!
 //! Prompts that RouteLLM listed in `contaminated_prompts.jsonl` (near-duplicates of router
 //! training data) are dropped, as RouteLLM did for its evaluation. Token counts are
@@ -8,6 +9,7 @@
 pub mod contamination;
 pub mod gsm8k;
 pub mod mmlu;
+pub mod mmlu_pro;
 pub mod mt_bench;
 
 use conductor_core::records::Record;
