@@ -1,5 +1,7 @@
-//! The collector: runs library models on benchmark tasks, scores every answer and appends
-//! one record per (prompt, model) to a JSONL file. Resumable (pairs already in the file
+//! The collector: runs models on benchmark tasks (or the user's own prompts), scores every
+//! answer and appends one record per (prompt, model) to a JSONL file. Models are reached
+//! through an [`Answerer`]: the embedded library ([`Library`] implements it) or any
+//! provider a gateway config declares (the CLI implements that one). Resumable (pairs already in the file
 //! are skipped), interleaved (prompt-major, so a partial run still has every model on the
 //! same prompts), and interruptible (a set stop flag cancels the running generation and
 //! keeps everything already written).
@@ -13,11 +15,66 @@ use anyhow::Context;
 use conductor_core::catalog::Catalog;
 use conductor_core::jsonl::Appender;
 use conductor_core::records::Record;
-use conductor_local::{ChatMessage, FinishReason, GenParams, Generation, Library};
+use conductor_local::{ChatMessage, FinishReason, GenParams, Library};
 
 use crate::score::{self, sandbox::Limits};
 use crate::tasks::{self, Task};
 use crate::template;
+
+/// One answer, as the collector records it.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub text: String,
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+    /// `stop`, `length`, … as the model reported it.
+    pub finish_reason: String,
+    /// The stop flag was raised while answering: the answer is incomplete, not recorded.
+    pub cancelled: bool,
+}
+
+/// How the collector reaches a model. `answer` is called from several threads at once for
+/// one model (a batch), so an implementation may serve them together.
+pub trait Answerer: Sync {
+    /// Fails (before any work) when `model` cannot be reached this way.
+    fn check(&self, model: &str) -> anyhow::Result<()>;
+    /// One user message in, one answer out; gives up early when `stop` is raised.
+    fn answer(
+        &self,
+        model: &str,
+        prompt: &str,
+        max_tokens: usize,
+        seed: u64,
+        stop: &AtomicBool,
+    ) -> anyhow::Result<Answer>;
+}
+
+impl Answerer for Library {
+    fn check(&self, model: &str) -> anyhow::Result<()> {
+        self.spec(model).map(|_| ()).map_err(Into::into)
+    }
+
+    fn answer(
+        &self,
+        model: &str,
+        prompt: &str,
+        max_tokens: usize,
+        seed: u64,
+        stop: &AtomicBool,
+    ) -> anyhow::Result<Answer> {
+        let params = GenParams { max_tokens, seed, ..Default::default() };
+        let g = self
+            .chat_model(model)?
+            .generate(&[ChatMessage::user(prompt)], &params, &mut |_| !stop.load(Ordering::SeqCst))?;
+        Ok(Answer {
+            cancelled: g.finish_reason == FinishReason::Cancelled,
+            finish_reason: g.finish_reason.as_str().to_string(),
+            text: g.text,
+            prompt_tokens: g.prompt_tokens,
+            completion_tokens: g.completion_tokens,
+        })
+    }
+}
 
 /// What to collect.
 pub struct Plan {
@@ -70,14 +127,14 @@ pub fn done_pairs(path: &Path) -> anyhow::Result<HashSet<(String, String)>> {
 
 /// Run the plan. `on_progress(done, total)` is called after each pair.
 pub fn run(
-    lib: &Library,
+    lib: &dyn Answerer,
     plan: &Plan,
     stop: &AtomicBool,
     on_progress: &mut dyn FnMut(usize, usize, &str),
 ) -> anyhow::Result<Summary> {
     for m in &plan.models {
         plan.catalog.get(m).map_err(|e| anyhow::anyhow!("{e} (add it to the catalogue to price its calls)"))?;
-        lib.spec(m)?;
+        lib.check(m)?;
     }
     let tasks = select(plan)?;
     let done = done_pairs(&plan.out)?;
@@ -103,21 +160,14 @@ pub fn run(
                 summary.interrupted = true;
                 return Ok(summary);
             }
-            let model = lib.chat_model(model_id)?;
-            let answers: Vec<anyhow::Result<(Generation, f64)>> = std::thread::scope(|s| {
+            let answers: Vec<anyhow::Result<(Answer, f64)>> = std::thread::scope(|s| {
                 let hs: Vec<_> = todo
                     .iter()
                     .map(|task| {
-                        let model = model.clone();
                         s.spawn(move || {
-                            let params = GenParams {
-                                max_tokens: template::max_tokens(task),
-                                seed: plan.seed,
-                                ..Default::default()
-                            };
                             let started = Instant::now();
-                            let ask = [ChatMessage::user(template::render(task))];
-                            let g = model.generate(&ask, &params, &mut |_| !stop.load(Ordering::SeqCst))?;
+                            let prompt = template::render(task);
+                            let g = lib.answer(model_id, &prompt, template::max_tokens(task), plan.seed, stop)?;
                             Ok((g, started.elapsed().as_secs_f64() * 1e3))
                         })
                     })
@@ -128,7 +178,7 @@ pub fn run(
             });
             for (task, answer) in todo.iter().zip(answers) {
                 let (g, latency_ms) = answer?;
-                if g.finish_reason == FinishReason::Cancelled {
+                if g.cancelled {
                     summary.interrupted = true;
                     return Ok(summary);
                 }
@@ -145,7 +195,7 @@ pub fn run(
                     cost_usd: Some(entry.cost_usd(g.prompt_tokens, g.completion_tokens)),
                     // Wall time of this answer, sharing the model with the rest of its batch.
                     latency_ms: Some((latency_ms * 10.0).round() / 10.0),
-                    finish_reason: Some(g.finish_reason.as_str().to_string()),
+                    finish_reason: Some(g.finish_reason),
                     verdict: Some(verdict.detail.clone()),
                     response: Some(g.text),
                 })?;

@@ -7,6 +7,10 @@ use crate::tasks::{Check, Task};
 pub const MATH: &str = "Solve the following math problem. Think step by step, then give the final answer \
 on the last line in the form \"#### <number>\".\n\nProblem: {question}";
 
+/// Instruction for multiple-choice questions: reason, then a fixed final-answer line.
+pub const CHOICE: &str = "Answer the following multiple-choice question. Think step by step, then give the \
+letter of your answer on the last line in the form \"#### <letter>\".\n\nQuestion: {question}";
+
 /// Instruction for code completion: the whole function in one fenced block.
 pub const CODE: &str = "Complete the following Python function. Reply with the complete function, \
 including its signature and any imports it needs, in a single ```python code block.\n\n```python\n{question}```";
@@ -15,6 +19,7 @@ including its signature and any imports it needs, in a single ```python code blo
 pub fn render(task: &Task) -> String {
     let t = match task.check {
         Check::Number(_) => MATH,
+        Check::Choice(_) => CHOICE,
         Check::Python { .. } => CODE,
     };
     t.replace("{question}", &task.question)
@@ -23,7 +28,7 @@ pub fn render(task: &Task) -> String {
 /// Generation length per task kind: room for worked reasoning or a whole function.
 pub fn max_tokens(task: &Task) -> usize {
     match task.check {
-        Check::Number(_) => 320,
+        Check::Number(_) | Check::Choice(_) => 320,
         Check::Python { .. } => 384,
     }
 }

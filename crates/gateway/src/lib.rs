@@ -27,4 +27,5 @@ pub(crate) mod state;
 pub(crate) mod ticket;
 
 pub use config::Config;
+pub use registry::remote_provider;
 pub use server::{serve, shutdown_signal, DEFAULT_LOCAL_ROUTER};

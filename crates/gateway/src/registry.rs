@@ -176,6 +176,12 @@ fn local_catalog(cfg: &Config) -> anyhow::Result<Catalog> {
     }
 }
 
+/// The provider a configured remote model (OpenAI-compatible or Anthropic) is reached
+/// through, exactly as `serve` builds it — for other tools, like the collector.
+pub fn remote_provider(m: &ModelConfig) -> anyhow::Result<Arc<dyn Provider>> {
+    make_provider(m, None).with_context(|| format!("model `{}`: the library's models are collected directly", m.id))
+}
+
 fn make_provider(m: &ModelConfig, local: Option<&Arc<dyn Provider>>) -> anyhow::Result<Arc<dyn Provider>> {
     let key = |env: &Option<String>| env.as_ref().and_then(|v| std::env::var(v).ok());
     let connect = Duration::from_millis(m.connect_timeout_ms);

@@ -1,24 +1,32 @@
-//! `conductor collect`: run library models on benchmark prompts, score the answers, and
-//! append records. Ctrl-C stops after cancelling the running generation; rerunning resumes.
+//! `conductor collect`: run models — the library's, or any a gateway config declares — on
+//! benchmark prompts or the user's own, score the answers, and append records. Ctrl-C stops
+//! after cancelling the running generation; rerunning resumes.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::collect_remote::ProviderAnswerer;
 use clap::Args;
-use conductor_core::catalog::Catalog;
-use conductor_evals::collect::{self, Plan};
+use conductor_core::catalog::{Catalog, ModelEntry};
+use conductor_evals::collect::{self, Answer, Answerer, Plan};
 use conductor_evals::score::sandbox::Limits;
 use conductor_local::Library;
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Args)]
 pub struct CollectArgs {
-    /// Task sets (comma-separated): gsm8k, humaneval.
+    /// Task sets (comma-separated): gsm8k, humaneval, or file:<prompts.jsonl> — your own
+    /// prompts, one JSON object per line: {"id", "prompt", "scorer": number|choice|code,
+    /// "reference"} (see crates/evals/src/tasks/custom.rs).
     #[arg(long, value_delimiter = ',', default_value = "gsm8k,humaneval")]
     tasks: Vec<String>,
-    /// Library models (comma-separated).
+    /// A gateway config (TOML): its remote models (OpenAI-compatible, Anthropic) can be
+    /// collected too, priced as it says.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Models (comma-separated): library ids or ids from --config.
     #[arg(long, value_delimiter = ',', default_value = "smollm2-135m,qwen2.5-coder-0.5b,qwen2.5-coder-1.5b")]
     models: Vec<String>,
     /// Prompts per task set (the first N in file order).
@@ -43,8 +51,60 @@ pub struct CollectArgs {
     batch: usize,
 }
 
+/// The library for its own models, the config's providers for the rest.
+struct Either {
+    lib: Library,
+    remote: Option<ProviderAnswerer>,
+}
+
+impl Either {
+    fn pick(&self, model: &str) -> &dyn Answerer {
+        match &self.remote {
+            Some(r) if r.serves(model) => r,
+            _ => &self.lib,
+        }
+    }
+}
+
+impl Answerer for Either {
+    fn check(&self, model: &str) -> anyhow::Result<()> {
+        self.pick(model).check(model)
+    }
+
+    fn answer(
+        &self,
+        model: &str,
+        prompt: &str,
+        max_tokens: usize,
+        seed: u64,
+        stop: &AtomicBool,
+    ) -> anyhow::Result<Answer> {
+        self.pick(model).answer(model, prompt, max_tokens, seed, stop)
+    }
+}
+
 pub fn run(a: CollectArgs) -> anyhow::Result<()> {
-    let catalog = Catalog::load(&a.catalog)?;
+    let mut catalog = Catalog::load(&a.catalog)?;
+    let config = a.config.as_deref().map(conductor_gateway::Config::load).transpose()?;
+    let remote = match &config {
+        Some(c) => {
+            // Their prices come from the config, as `serve` books them.
+            for m in &c.models {
+                if catalog.index_of(&m.id).is_err() {
+                    catalog.models.push(ModelEntry {
+                        id: m.id.clone(),
+                        provider: m.endpoint.kind().to_string(),
+                        input_usd_per_mtok: m.input_usd_per_mtok,
+                        output_usd_per_mtok: m.output_usd_per_mtok,
+                        context_length: m.context_length,
+                        tier: m.tier,
+                    });
+                }
+            }
+            Some(ProviderAnswerer::new(&c.models)?)
+        }
+        None => None,
+    };
     let plan = Plan {
         task_sets: a.tasks,
         models: a.models,
@@ -66,10 +126,13 @@ pub fn run(a: CollectArgs) -> anyhow::Result<()> {
             eprintln!("\nstopping after the current answer is cancelled; everything written is kept");
         })?;
     }
-    let lib = Library::with_options(
-        conductor_core::install::models_dir(),
-        conductor_local::EngineOptions { parallel: a.batch.max(1), ..Default::default() },
-    );
+    let lib = Either {
+        lib: Library::with_options(
+            conductor_core::install::models_dir(),
+            conductor_local::EngineOptions { parallel: a.batch.max(1), ..Default::default() },
+        ),
+        remote,
+    };
     let bar = ProgressBar::new(0);
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}")?);
     let summary = collect::run(&lib, &plan, &stop, &mut |done, total, msg| {

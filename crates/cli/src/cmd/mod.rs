@@ -6,6 +6,8 @@ pub mod bench_gateway;
 pub mod bench_local;
 #[cfg(feature = "local")]
 pub mod collect;
+#[cfg(feature = "local")]
+pub mod collect_remote;
 pub mod lab;
 #[cfg(feature = "local")]
 pub mod local;

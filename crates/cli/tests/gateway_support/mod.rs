@@ -155,7 +155,8 @@ impl Upstream {
 
 /// Starts the fake upstream on the current tokio runtime.
 ///
-/// Behaviours: `ok` (valid completion, 10+10 tokens; SSE when `"stream":true`),
+/// Behaviours: `ok` (valid completion, 10+10 tokens; SSE when `"stream":true`), `solver`
+/// (answers "#### 42", not streamed), `flaky` (like solver, but every other call is a 429),
 /// `slow` (like ok, after 300 ms; streams send one chunk per 100 ms), `hang` (never
 /// answers), `400`, `500`, `429` (Retry-After: 0), `garbage` (200 with invalid JSON), `reset`
 /// (TCP RST), `cut` (non-stream: short body; stream: two chunks then close).
@@ -210,9 +211,13 @@ async fn read_request(sock: &mut TcpStream) -> std::io::Result<Option<(String, S
 }
 
 fn completion(model: &str) -> String {
+    completion_saying(model, "fake answer")
+}
+
+fn completion_saying(model: &str, content: &str) -> String {
     serde_json::json!({
         "id": "up-1", "object": "chat.completion", "created": 1, "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "fake answer"}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
     })
     .to_string()
@@ -245,6 +250,17 @@ async fn serve_conn(mut sock: TcpStream, up: Arc<Upstream>) -> std::io::Result<(
             )
         };
         match behaviour.as_str() {
+            // A solver that always answers 42; `flaky` is the same behind a 429 on every other call.
+            "solver" | "flaky" => {
+                let hit = up.hits.lock().unwrap()[&behaviour];
+                if behaviour == "flaky" && hit % 2 == 1 {
+                    let body = r#"{"error":{"message":"slow down","type":"rate_limit","code":"rate_limited"}}"#;
+                    sock.write_all(json("429 Too Many Requests", "retry-after: 0\r\n", body).as_bytes()).await?;
+                } else {
+                    let answer = completion_saying("fake", "Let me think. 6 times 7.\n#### 42");
+                    sock.write_all(json("200 OK", "", &answer).as_bytes()).await?;
+                }
+            }
             "ok" | "slow" | "record" => {
                 let slow = behaviour == "slow";
                 if !stream {

@@ -1,5 +1,6 @@
 //! Automatic scoring: 1.0 for a right answer, 0.0 for a wrong one.
 
+pub mod choice;
 pub mod code;
 pub mod number;
 pub mod sandbox;
@@ -20,6 +21,11 @@ pub fn score(task: &Task, answer: &str, limits: &sandbox::Limits) -> anyhow::Res
             Some(got) if number::same(got, *gold) => Verdict { score: 1.0, detail: format!("answer {got}") },
             Some(got) => Verdict { score: 0.0, detail: format!("answer {got}, expected {gold}") },
             None => Verdict { score: 0.0, detail: "no number in the answer".into() },
+        }),
+        Check::Choice(gold) => Ok(match choice::final_letter(answer) {
+            Some(got) if got == *gold => Verdict { score: 1.0, detail: format!("answer {got}") },
+            Some(got) => Verdict { score: 0.0, detail: format!("answer {got}, expected {gold}") },
+            None => Verdict { score: 0.0, detail: "no answer letter".into() },
         }),
         Check::Python { prompt, test, entry_point } => {
             let program = code::program(prompt, answer, test, entry_point);
