@@ -154,3 +154,45 @@ async fn auto_reserves_for_the_chosen_model_and_budget_refusals_say_do_not_retry
     assert_eq!(r.headers()["x-should-retry"], "false");
     assert_eq!(assert_error_shape(&r.json::<Value>().await.unwrap())["code"], "budget_exceeded");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fallback_is_reserved_again_and_refused_when_the_budget_cannot_cover_it() {
+    let up = start_upstream().await;
+    // `cheap` always fails, so `auto` falls back to `pricey`. Each call reserves its maximum
+    // cost (the prompt plus `max_tokens` = 5): about $0.00002 for `cheap`, $0.00025 for
+    // `pricey`; the small budget covers the first, not the second.
+    let mut cfg = upstream_config(&up, &[("cheap", "500", "small"), ("pricey", "ok", "large")], "");
+    cfg.push_str("\n[[keys]]\nid = \"small-budget\"\nkey = \"sk-small\"\nbudget_usd = 0.0001\n");
+    cfg.push_str("\n[[keys]]\nid = \"rich\"\nkey = \"sk-rich\"\nbudget_usd = 5.0\n");
+    let s = Server::start(&cfg);
+    let http = client();
+    let body = |_: ()| {
+        let mut b = chat_body("auto", "hi", false);
+        b["conductor"] = serde_json::json!({"policy": "threshold:0.0"}); // the cheapest first
+        b
+    };
+    // Enough budget: the fallback is reserved for `pricey` and served.
+    let r = http.post(s.url("/v1/chat/completions")).bearer_auth("sk-rich").json(&body(())).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-conductor-model"], "pricey");
+    let v: Value = r.json().await.unwrap();
+    let attempts: Vec<&str> =
+        v["conductor"]["attempts"].as_array().unwrap().iter().map(|a| a["model"].as_str().unwrap()).collect();
+    assert_eq!((attempts.first(), attempts.last()), (Some(&"cheap"), Some(&"pricey")), "{v}");
+    // Not enough for the fallback: `cheap` is still tried (its own reservation fits), the
+    // fallback is not sent, and nothing is overspent.
+    let hits = up.hits("ok");
+    let cheap_hits = up.hits("500");
+    let r = http.post(s.url("/v1/chat/completions")).bearer_auth("sk-small").json(&body(())).send().await.unwrap();
+    assert_ne!(r.status(), 200);
+    let status = r.status();
+    let v: Value = r.json().await.unwrap();
+    if status == 429 {
+        assert_eq!(assert_error_shape(&v)["code"], "budget_exceeded", "{v}");
+    }
+    assert_eq!(up.hits("ok"), hits, "the fallback the budget cannot cover never reaches `pricey`: {v}");
+    assert!(up.hits("500") > cheap_hits, "the chosen model was reserved for and tried: {v}");
+    let spend = logs(&s.books(), &["spend", "--by", "key"]);
+    let line = spend.lines().find(|l| l.contains("small-budget")).unwrap_or("");
+    assert!(!line.contains("pricey"), "{spend}");
+}
