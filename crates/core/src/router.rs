@@ -329,6 +329,27 @@ impl Router {
         Ok(())
     }
 
+    /// [`Router::onboard`] from a records file's outcomes of `entry`'s model (records of
+    /// other models are ignored); its completion length is the records' mean. Returns how
+    /// many labels were used.
+    pub fn onboard_from_records(
+        &mut self,
+        entry: crate::catalog::ModelEntry,
+        records: &[crate::records::Record],
+        embedder: Option<&dyn TextEmbedder>,
+        cache: Option<&EmbeddingCache>,
+    ) -> anyhow::Result<usize> {
+        let labels: Vec<&crate::records::Record> = records.iter().filter(|r| r.model == entry.id).collect();
+        anyhow::ensure!(!labels.is_empty(), "no records of model `{}`", entry.id);
+        let texts: Vec<&str> = labels.iter().map(|r| r.prompt.as_str()).collect();
+        let x = self.featurize_batch(&texts, embedder, cache)?;
+        let scores: Vec<f64> = labels.iter().map(|r| r.score).collect();
+        let ct = labels.iter().map(|r| r.completion_tokens.unwrap_or(DEFAULT_COMPLETION_TOKENS) as f64).sum::<f64>()
+            / labels.len() as f64;
+        self.onboard(entry, &x, &scores, ct)?;
+        Ok(labels.len())
+    }
+
     /// Predicted success per model before calibration, for choosing which prompts a new
     /// model should be labelled on ([`crate::predictors::profile::informative`]).
     pub fn raw_predictions(&self, x: &SparseVec) -> Vec<f64> {

@@ -251,6 +251,20 @@ pub struct ModelConfig {
     pub onboard_records: Option<std::path::PathBuf>,
 }
 
+impl ModelConfig {
+    /// The model as the router's catalogue (and every priced record) sees it.
+    pub fn catalog_entry(&self) -> conductor_core::catalog::ModelEntry {
+        conductor_core::catalog::ModelEntry {
+            id: self.id.clone(),
+            provider: self.endpoint.kind().to_string(),
+            input_usd_per_mtok: self.input_usd_per_mtok,
+            output_usd_per_mtok: self.output_usd_per_mtok,
+            context_length: self.context_length,
+            tier: self.tier,
+        }
+    }
+}
+
 /// `[[models]]` as written in the file; [`ModelConfig`] is what it means.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -119,14 +119,7 @@ impl Registry {
                 }
             }
             models.push(Arc::new(Served {
-                entry: ModelEntry {
-                    id: m.id.clone(),
-                    provider: m.endpoint.kind().to_string(),
-                    input_usd_per_mtok: m.input_usd_per_mtok,
-                    output_usd_per_mtok: m.output_usd_per_mtok,
-                    context_length: m.context_length,
-                    tier: m.tier,
-                },
+                entry: m.catalog_entry(),
                 upstream_model,
                 provider,
                 limits: if is_local {

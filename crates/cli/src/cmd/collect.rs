@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::collect_remote::ProviderAnswerer;
 use clap::Args;
-use conductor_core::catalog::{Catalog, ModelEntry};
+use conductor_core::catalog::Catalog;
 use conductor_evals::collect::{self, Answer, Answerer, Plan};
 use conductor_evals::score::sandbox::Limits;
 use conductor_local::Library;
@@ -91,14 +91,7 @@ pub fn run(a: CollectArgs) -> anyhow::Result<()> {
             // Their prices come from the config, as `serve` books them.
             for m in &c.models {
                 if catalog.index_of(&m.id).is_err() {
-                    catalog.models.push(ModelEntry {
-                        id: m.id.clone(),
-                        provider: m.endpoint.kind().to_string(),
-                        input_usd_per_mtok: m.input_usd_per_mtok,
-                        output_usd_per_mtok: m.output_usd_per_mtok,
-                        context_length: m.context_length,
-                        tier: m.tier,
-                    });
+                    catalog.models.push(m.catalog_entry());
                 }
             }
             Some(ProviderAnswerer::new(&c.models)?)

@@ -450,24 +450,16 @@ fn run_onboard(a: OnboardArgs) -> anyhow::Result<()> {
     let mut router = Router::load(&a.router)?;
     let catalog = Catalog::load(&a.catalog)?;
     let entry = catalog.get(&a.model)?.clone();
-    let labels: Vec<Record> = records::read_jsonl(&a.records)?.into_iter().filter(|r| r.model == a.model).collect();
-    anyhow::ensure!(!labels.is_empty(), "{} holds no records of model `{}`", a.records.display(), a.model);
+    let recs = records::read_jsonl(&a.records)?;
     let embedder = if router.feature_kind().needs_embedder() { Some(super::embedder()?) } else { None };
-    let texts: Vec<&str> = labels.iter().map(|r| r.prompt.as_str()).collect();
-    let x = router.featurize_batch(&texts, embedder.as_deref(), Some(&EmbeddingCache::new(&a.cache)))?;
-    let scores: Vec<f64> = labels.iter().map(|r| r.score).collect();
-    let ct = labels
-        .iter()
-        .map(|r| r.completion_tokens.unwrap_or(conductor_core::tokens::DEFAULT_COMPLETION_TOKENS) as f64)
-        .sum::<f64>()
-        / labels.len() as f64;
-    router.onboard(entry, &x, &scores, ct)?;
+    let cache = EmbeddingCache::new(&a.cache);
+    let labels = router
+        .onboard_from_records(entry, &recs, embedder.as_deref(), Some(&cache))
+        .with_context(|| format!("onboarding from {}", a.records.display()))?;
     router.save(&a.out)?;
     println!(
-        "added `{}` from {} labelled prompts (mean score {:.3}); models: {} → {}",
+        "added `{}` from {labels} labelled prompts; models: {} → {}",
         a.model,
-        labels.len(),
-        scores.iter().sum::<f64>() / scores.len() as f64,
         router.catalog().models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", "),
         a.out.display()
     );

@@ -79,23 +79,10 @@ fn onboard_configured(
             continue;
         }
         let key = || format!("config key `onboard_records` of model `{}`: {}", m.id, path.display());
-        let labels: Vec<conductor_core::records::Record> = conductor_core::records::read_jsonl(path)
-            .with_context(key)?
-            .into_iter()
-            .filter(|r| r.model == m.id)
-            .collect();
-        anyhow::ensure!(!labels.is_empty(), "{}: no records of this model", key());
-        let texts: Vec<&str> = labels.iter().map(|r| r.prompt.as_str()).collect();
-        let x = router.featurize_batch(&texts, embedder, None).with_context(key)?;
-        let scores: Vec<f64> = labels.iter().map(|r| r.score).collect();
-        let ct = labels
-            .iter()
-            .map(|r| r.completion_tokens.unwrap_or(conductor_core::tokens::DEFAULT_COMPLETION_TOKENS) as f64)
-            .sum::<f64>()
-            / labels.len() as f64;
+        let records = conductor_core::records::read_jsonl(path).with_context(key)?;
         let entry = registry.catalog().get(&m.id)?.clone();
-        router.onboard(entry, &x, &scores, ct).with_context(key)?;
-        tracing::info!(model = %m.id, labels = labels.len(), "model added to the router from its labels");
+        let labels = router.onboard_from_records(entry, &records, embedder, None).with_context(key)?;
+        tracing::info!(model = %m.id, labels, "model added to the router from its labels");
     }
     Ok(())
 }
