@@ -97,6 +97,13 @@ impl Dataset {
         self.catalog.models.len()
     }
 
+    /// Only the prompts with an outcome for every model (what evaluations compare on).
+    pub fn complete(&self) -> Dataset {
+        let idx: Vec<usize> =
+            (0..self.rows.len()).filter(|&i| self.rows[i].scores.iter().all(Option::is_some)).collect();
+        self.subset(&idx)
+    }
+
     /// A dataset with only the given rows (by index), same catalogue.
     pub fn subset(&self, idx: &[usize]) -> Dataset {
         Dataset { catalog: self.catalog.clone(), rows: idx.iter().map(|&i| self.rows[i].clone()).collect() }

@@ -238,15 +238,12 @@ pub fn run_eval(
     embedder: Option<&dyn TextEmbedder>,
     cache: Option<&EmbeddingCache>,
 ) -> anyhow::Result<EvalReport> {
-    let full = Dataset::from_records(records, catalog)?;
-    let complete: Vec<usize> =
-        (0..full.rows.len()).filter(|&i| full.rows[i].scores.iter().all(Option::is_some)).collect();
+    let data = Dataset::from_records(records, catalog)?.complete();
     anyhow::ensure!(
-        complete.len() >= MIN_PROMPTS,
+        data.rows.len() >= MIN_PROMPTS,
         "only {} prompts have an outcome for every model; at least {MIN_PROMPTS} are needed to train, validate and test",
-        complete.len()
+        data.rows.len()
     );
-    let data = full.subset(&complete);
     let n = data.rows.len();
     if let Some(k) = cfg.folds {
         // Each fold needs its own test prompts and enough left over to train and validate.

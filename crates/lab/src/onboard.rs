@@ -114,10 +114,7 @@ pub fn run_onboard(
     embedder: Option<&dyn TextEmbedder>,
     cache: Option<&EmbeddingCache>,
 ) -> anyhow::Result<Vec<OnboardRow>> {
-    let full = Dataset::from_records(records, catalog)?;
-    let complete: Vec<usize> =
-        (0..full.rows.len()).filter(|&i| full.rows[i].scores.iter().all(Option::is_some)).collect();
-    let data = full.subset(&complete);
+    let data = Dataset::from_records(records, catalog)?.complete();
     anyhow::ensure!(data.n_models() >= 3, "onboarding needs at least three models (two to route between, one to add)");
     let keys: Vec<&str> = data.rows.iter().map(|r| r.prompt_id.as_str()).collect();
     let folds = cfg.folds.unwrap_or(5);

@@ -64,10 +64,7 @@ pub fn run_online(
     embedder: Option<&dyn TextEmbedder>,
     cache: Option<&EmbeddingCache>,
 ) -> anyhow::Result<OnlineReport> {
-    let full = Dataset::from_records(records, catalog)?;
-    let complete: Vec<usize> =
-        (0..full.rows.len()).filter(|&i| full.rows[i].scores.iter().all(Option::is_some)).collect();
-    let data = full.subset(&complete);
+    let data = Dataset::from_records(records, catalog)?.complete();
     anyhow::ensure!(
         data.rows.len() >= 40,
         "the online replay needs at least 40 complete prompts (got {})",
