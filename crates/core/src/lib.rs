@@ -17,6 +17,8 @@ pub mod metrics;
 pub mod policy;
 pub mod predictors;
 pub mod records;
+pub mod risk;
 pub mod router;
+pub mod signals;
 pub mod split;
 pub mod tokens;

@@ -33,6 +33,11 @@ pub struct Record {
     /// and the full answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<String>,
+    /// What the answering model's token probabilities said about its answer, when the
+    /// provider reports them (the local library and OpenAI-compatible upstreams that
+    /// return `logprobs`; never Anthropic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signals: Option<crate::signals::AnswerSignals>,
 }
 
 /// Why a records file could not be read; carries the file and 1-based line number.
@@ -65,6 +70,19 @@ pub fn retain_complete(records: &mut Vec<Record>, models: &[String]) {
     let complete: std::collections::HashSet<String> =
         seen.into_iter().filter(|(_, m)| m.len() == models.len()).map(|(p, _)| p.to_string()).collect();
     records.retain(|r| complete.contains(&r.prompt_id));
+}
+
+/// Keeps the records of `n` prompts: those whose id has the smallest SHA-256, so the same
+/// prompts are chosen in every run, on every machine, whatever the file order — for
+/// features too slow to compute on every prompt. Fewer prompts than `n`: all are kept.
+pub fn sample_prompts(records: &mut Vec<Record>, n: usize) {
+    use sha2::{Digest, Sha256};
+    let mut ids: Vec<([u8; 32], &str)> =
+        records.iter().map(|r| (Sha256::digest(r.prompt_id.as_bytes()).into(), r.prompt_id.as_str())).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let keep: std::collections::HashSet<String> = ids.into_iter().take(n).map(|(_, id)| id.to_string()).collect();
+    records.retain(|r| keep.contains(&r.prompt_id));
 }
 
 /// Writes records as JSONL (one object per line).
@@ -122,5 +140,19 @@ mod tests {
         std::fs::write(&p, good.replace("\"score\"", "\"scroe\"")).unwrap();
         let e = read_jsonl(&p).unwrap_err().to_string();
         assert!(e.contains(":1:") && e.contains("scroe"), "{e}");
+    }
+
+    #[test]
+    fn a_sample_is_the_same_prompts_whatever_the_order() {
+        let mut a: Vec<Record> =
+            (0..50).flat_map(|i| [rec(&format!("p{i}"), "m1", 1.0), rec(&format!("p{i}"), "m2", 0.0)]).collect();
+        let mut b: Vec<Record> = a.iter().rev().cloned().collect();
+        sample_prompts(&mut a, 10);
+        sample_prompts(&mut b, 10);
+        assert_eq!(a.len(), 20, "both models' records of ten prompts");
+        let ids = |r: &[Record]| r.iter().map(|x| x.prompt_id.clone()).collect::<std::collections::BTreeSet<_>>();
+        assert_eq!(ids(&a), ids(&b));
+        sample_prompts(&mut a, 1000);
+        assert_eq!(a.len(), 20, "asking for more keeps all");
     }
 }

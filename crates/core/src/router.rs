@@ -101,7 +101,7 @@ impl Router {
             return Router::train_feature_choice(train, val, predictor, embedder, cache, seed);
         }
         let n = train.n_models();
-        let featurizer = Featurizer::fit(feature_kind, &train.texts(), embedder)?;
+        let featurizer = Featurizer::fit(feature_kind, &train.texts(), embedder, cache)?;
         let dim = featurizer.dim();
         let x_train = featurizer.transform_batch(&train.texts(), embedder, cache)?;
         let x_val = featurizer.transform_batch(&val.texts(), embedder, cache)?;
@@ -136,7 +136,8 @@ impl Router {
         })
     }
 
-    /// `auto` features: a router per concrete kind (MiniLM kinds only with an embedder), keeping
+    /// `auto` features: a router per concrete kind (kinds with an embedding block only with
+    /// that embedder), keeping
     /// the one whose raw predictions have the lowest validation Brier score.
     fn train_feature_choice(
         train: &Dataset,
@@ -146,7 +147,8 @@ impl Router {
         cache: Option<&EmbeddingCache>,
         seed: u64,
     ) -> anyhow::Result<Router> {
-        let kinds = FeatureKind::CONCRETE.into_iter().filter(|k| embedder.is_some() || !k.needs_embedder());
+        let given = embedder.map(|e| e.kind());
+        let kinds = FeatureKind::CONCRETE.into_iter().filter(|k| k.embedder().is_none() || k.embedder() == given);
         let mut best: Option<Router> = None;
         for k in kinds {
             let r = Router::train(train, val, predictor, k, embedder, cache, seed)?;
@@ -437,6 +439,7 @@ mod tests {
         let auto = Router::train(&train, &val, PredictorKind::Knn, FeatureKind::Auto, Some(&e), None, 1).unwrap();
         let briers: Vec<(FeatureKind, f64)> = FeatureKind::CONCRETE
             .iter()
+            .filter(|k| k.embedder() != Some(crate::embedder::EmbedderKind::SmolLm))
             .map(|&k| {
                 (k, Router::train(&train, &val, PredictorKind::Knn, k, Some(&e), None, 1).unwrap().info.val_brier)
             })
@@ -447,7 +450,7 @@ mod tests {
         assert!(auto.info.hyperparameters.starts_with("features auto → "), "{}", auto.info.hyperparameters);
         // Without an embedder only the kinds without MiniLM can be tried.
         let no_embedder = Router::train(&train, &val, PredictorKind::Knn, FeatureKind::Auto, None, None, 1).unwrap();
-        assert!(!no_embedder.feature_kind().needs_embedder(), "{:?}", no_embedder.feature_kind());
+        assert!(no_embedder.feature_kind().embedder().is_none(), "{:?}", no_embedder.feature_kind());
     }
 
     fn toy_dataset(n: usize, offset: usize) -> Dataset {

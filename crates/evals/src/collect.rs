@@ -15,6 +15,7 @@ use anyhow::Context;
 use conductor_core::catalog::Catalog;
 use conductor_core::jsonl::Appender;
 use conductor_core::records::Record;
+use conductor_core::signals::AnswerSignals;
 use conductor_local::{ChatMessage, FinishReason, GenParams, Library};
 
 use crate::score::{self, sandbox::Limits};
@@ -31,6 +32,8 @@ pub struct Answer {
     pub finish_reason: String,
     /// The stop flag was raised while answering: the answer is incomplete, not recorded.
     pub cancelled: bool,
+    /// Log-probabilities of the generated tokens, when the model reports them.
+    pub logprobs: Option<Vec<f32>>,
 }
 
 /// How the collector reaches a model. `answer` is called from several threads at once for
@@ -62,7 +65,8 @@ impl Answerer for Library {
         seed: u64,
         stop: &AtomicBool,
     ) -> anyhow::Result<Answer> {
-        let params = GenParams { max_tokens, seed, ..Default::default() };
+        // The chosen tokens' log-probabilities cost one log-softmax per token: always asked.
+        let params = GenParams { max_tokens, seed, logprobs: Some(0), ..Default::default() };
         let g = self
             .chat_model(model)?
             .generate(&[ChatMessage::user(prompt)], &params, &mut |_| !stop.load(Ordering::SeqCst))?;
@@ -72,6 +76,7 @@ impl Answerer for Library {
             text: g.text,
             prompt_tokens: g.prompt_tokens,
             completion_tokens: g.completion_tokens,
+            logprobs: Some(g.logprobs.iter().map(|t| t.logprob).collect()),
         })
     }
 }
@@ -89,6 +94,8 @@ pub struct Plan {
     pub seed: u64,
     /// Prompts sent to a model at once (the engine decodes them together as one batch).
     pub batch: usize,
+    /// The model that grades prompts with the `judge` scorer (needed only for those).
+    pub judge: Option<String>,
 }
 
 /// Counts for the closing summary.
@@ -137,6 +144,14 @@ pub fn run(
         lib.check(m)?;
     }
     let tasks = select(plan)?;
+    let judge = match (&plan.judge, tasks.iter().find(|t| matches!(t.check, tasks::Check::Judge { .. }))) {
+        (Some(j), _) => {
+            lib.check(j).map_err(|e| anyhow::anyhow!("the judge model: {e}"))?;
+            Some(j.as_str())
+        }
+        (None, Some(t)) => anyhow::bail!("{} is scored by a judge: name the judge model (--judge <model>)", t.id),
+        (None, None) => None,
+    };
     let done = done_pairs(&plan.out)?;
     // One line per outcome, synced: an interrupted run loses nothing written.
     let mut file = Appender::append(&plan.out, true)?;
@@ -182,7 +197,12 @@ pub fn run(
                     summary.interrupted = true;
                     return Ok(summary);
                 }
-                let verdict = score::score(task, &g.text, &plan.limits)?;
+                let verdict = match (&task.check, judge) {
+                    (tasks::Check::Judge { reference }, Some(j)) => {
+                        score::judge::score(lib, j, &task.question, reference, &g.text, plan.seed, stop)?
+                    }
+                    _ => score::score(task, &g.text, &plan.limits)?,
+                };
                 let entry = plan.catalog.get(model_id)?;
                 file.push(&Record {
                     prompt_id: task.id.clone(),
@@ -198,6 +218,7 @@ pub fn run(
                     finish_reason: Some(g.finish_reason),
                     verdict: Some(verdict.detail.clone()),
                     response: Some(g.text),
+                    signals: g.logprobs.as_deref().and_then(AnswerSignals::from_logprobs),
                 })?;
                 summary.written += 1;
                 n += 1;

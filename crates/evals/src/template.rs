@@ -15,12 +15,16 @@ letter of your answer on the last line in the form \"#### <letter>\".\n\nQuestio
 pub const CODE: &str = "Complete the following Python function. Reply with the complete function, \
 including its signature and any imports it needs, in a single ```python code block.\n\n```python\n{question}```";
 
+/// Open-ended prompts (judged): the user's prompt as it is.
+pub const OPEN: &str = "{question}";
+
 /// The user message sent to every model for `task`.
 pub fn render(task: &Task) -> String {
     let t = match task.check {
         Check::Number(_) => MATH,
         Check::Choice(_) => CHOICE,
         Check::Python { .. } => CODE,
+        Check::Judge { .. } => OPEN,
     };
     t.replace("{question}", &task.question)
 }
@@ -30,5 +34,6 @@ pub fn max_tokens(task: &Task) -> usize {
     match task.check {
         Check::Number(_) | Check::Choice(_) => 320,
         Check::Python { .. } => 384,
+        Check::Judge { .. } => 512,
     }
 }

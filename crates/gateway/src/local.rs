@@ -70,9 +70,13 @@ mod imp {
                 .collect()
         }
 
-        /// MiniLM, for router features and `/v1/embeddings` (loaded on first use).
-        pub fn embedder(&self) -> anyhow::Result<Arc<dyn TextEmbedder>> {
-            Ok(self.library.embedder()?)
+        /// What computes router features of the family `kind` (MiniLM or the prompt
+        /// reader), loaded on first use.
+        pub fn feature_embedder(
+            &self,
+            kind: conductor_core::embedder::EmbedderKind,
+        ) -> anyhow::Result<Arc<dyn TextEmbedder>> {
+            Ok(self.library.feature_embedder(kind)?)
         }
 
         /// Embeds `texts` (blocking): the vectors and the tokens read.
@@ -120,7 +124,10 @@ mod imp {
         pub fn models(&self) -> Vec<LocalModel> {
             match *self {}
         }
-        pub fn embedder(&self) -> anyhow::Result<Arc<dyn TextEmbedder>> {
+        pub fn feature_embedder(
+            &self,
+            _kind: conductor_core::embedder::EmbedderKind,
+        ) -> anyhow::Result<Arc<dyn TextEmbedder>> {
             match *self {}
         }
         pub fn embed(&self, _texts: &[&str]) -> anyhow::Result<(Vec<Vec<f32>>, usize)> {

@@ -18,6 +18,8 @@ pub struct LatencyReport {
     pub memory_records: usize,
     pub prompt_tokens: usize,
     pub iterations: usize,
+    /// Callers deciding at once (each timing its own decisions, waiting included).
+    pub concurrency: usize,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
@@ -55,7 +57,9 @@ pub fn long_prompt(records: &[Record], tokens: usize) -> String {
 
 /// Trains a kNN router on the records, fills its memory to `memory_records` stored
 /// outcomes by feeding the records' own features back as feedback (real prompts,
-/// repeated), then times `iterations` decisions on a `prompt_tokens`-token prompt.
+/// repeated), then times `iterations` decisions on `prompt_tokens`-token prompts, made by
+/// `concurrency` callers at once sharing the router (as the gateway's requests do): each
+/// decision's time includes waiting for the cores the others hold.
 pub fn decision_latency(
     records: &[Record],
     catalog: &Catalog,
@@ -63,6 +67,7 @@ pub fn decision_latency(
     memory_records: usize,
     prompt_tokens: usize,
     iterations: usize,
+    concurrency: usize,
 ) -> anyhow::Result<LatencyReport> {
     let FeatureSource { kind: feature_kind, embedder, cache } = features;
     let data = Dataset::from_records(records, catalog)?;
@@ -87,23 +92,46 @@ pub fn decision_latency(
         stored += 1;
         i += 1;
     }
-    let prompt = long_prompt(records, prompt_tokens);
     let policy = Policy::CostTradeoff { lambda: conductor_core::policy::DEFAULT_LAMBDA };
-    let mut times = Vec::with_capacity(iterations);
-    for _ in 0..iterations {
-        let t = Instant::now();
-        let f = router.featurize(&prompt, embedder)?;
-        let preds = router.predict(&f, prompt_tokens);
-        let d = decide(&preds, &policy, &Constraints::default());
-        std::hint::black_box(d);
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-    }
+    let callers = concurrency.max(1);
+    let per_caller = iterations.div_ceil(callers);
+    // A different real prompt per caller: no caller may profit from another's work.
+    let prompts: Vec<String> =
+        (0..callers).map(|c| long_prompt(&records[(c * 97) % records.len().max(1)..], prompt_tokens)).collect();
+    let router = &router;
+    let mut times: Vec<f64> = std::thread::scope(|s| {
+        let handles: Vec<_> = prompts
+            .iter()
+            .map(|prompt| {
+                let policy = &policy;
+                s.spawn(move || -> anyhow::Result<Vec<f64>> {
+                    let mut times = Vec::with_capacity(per_caller);
+                    for _ in 0..per_caller {
+                        let t = Instant::now();
+                        let f = router.featurize(prompt, embedder)?;
+                        let preds = router.predict(&f, prompt_tokens);
+                        std::hint::black_box(decide(&preds, policy, &Constraints::default()));
+                        times.push(t.elapsed().as_secs_f64() * 1e3);
+                    }
+                    Ok(times)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a benchmark caller panicked"))))
+            .collect::<anyhow::Result<Vec<Vec<f64>>>>()
+    })?
+    .into_iter()
+    .flatten()
+    .collect();
     times.sort_by(f64::total_cmp);
     let q = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
     Ok(LatencyReport {
         memory_records: stored,
         prompt_tokens,
-        iterations,
+        iterations: times.len(),
+        concurrency: callers,
         p50_ms: q(0.5),
         p99_ms: q(0.99),
         max_ms: q(1.0),

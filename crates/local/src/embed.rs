@@ -111,6 +111,9 @@ impl conductor_core::embedder::TextEmbedder for Embedder {
     fn dim(&self) -> usize {
         self.dim
     }
+    fn kind(&self) -> conductor_core::embedder::EmbedderKind {
+        conductor_core::embedder::EmbedderKind::MiniLm
+    }
     fn embed_batch(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
         Ok(self.embed(texts)?)
     }

@@ -12,6 +12,7 @@ use crate::embed::Embedder;
 use crate::engine::EngineOptions;
 use crate::error::{LocalError, Result};
 use crate::manifest::{specs, Kind, ModelSpec, EMBEDDER_ID};
+use crate::reader::PromptReader;
 
 /// Environment variable naming the models directory.
 pub const MODELS_ENV: &str = conductor_core::install::MODELS_ENV;
@@ -24,6 +25,7 @@ pub struct Library {
     chat: Mutex<HashMap<String, Arc<ChatModel>>>,
     embedder: OnceLock<Arc<Embedder>>,
     embedder_load: Mutex<()>,
+    reader: OnceLock<Arc<PromptReader>>,
 }
 
 impl Library {
@@ -43,6 +45,7 @@ impl Library {
             chat: Mutex::new(HashMap::new()),
             embedder: OnceLock::new(),
             embedder_load: Mutex::new(()),
+            reader: OnceLock::new(),
         }
     }
 
@@ -109,5 +112,36 @@ impl Library {
         let e = Arc::new(Embedder::load(&spec.file)?);
         let _ = self.embedder.set(e.clone());
         Ok(e)
+    }
+
+    /// What computes router features of the family `kind`: MiniLM or the prompt reader.
+    pub fn feature_embedder(
+        &self,
+        kind: conductor_core::embedder::EmbedderKind,
+    ) -> Result<Arc<dyn conductor_core::embedder::TextEmbedder>> {
+        Ok(match kind {
+            conductor_core::embedder::EmbedderKind::MiniLm => self.embedder()?,
+            conductor_core::embedder::EmbedderKind::SmolLm => self.prompt_reader()?,
+        })
+    }
+
+    /// The prompt reader: the smallest chat model of the manifest (the first), loaded on
+    /// first use.
+    pub fn prompt_reader(&self) -> Result<Arc<PromptReader>> {
+        if let Some(r) = self.reader.get() {
+            return Ok(r.clone());
+        }
+        let _guard = self.embedder_load.lock();
+        if let Some(r) = self.reader.get() {
+            return Ok(r.clone());
+        }
+        let spec = self
+            .specs
+            .iter()
+            .find(|s| s.kind == Kind::Chat)
+            .ok_or_else(|| LocalError::UnknownModel { id: "a chat model".into(), known: self.chat_ids() })?;
+        let r = Arc::new(PromptReader::load(spec, self.options.threads)?);
+        let _ = self.reader.set(r.clone());
+        Ok(r)
     }
 }

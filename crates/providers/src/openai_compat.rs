@@ -54,8 +54,14 @@ impl OpenAiCompatProvider {
         serde_json::to_value(Self::typed_body(req, stream)).unwrap_or_default()
     }
 
-    /// The body for a request built in-process (collector, agents): the typed fields only.
+    /// The body for a request built in-process (collector, agents): the typed fields, and
+    /// token log-probabilities when asked for.
     fn typed_body(req: &ChatRequest, stream: bool) -> ChatCompletionRequest {
+        let mut extra = serde_json::Map::new();
+        if let Some(k) = req.extras.logprobs {
+            extra.insert("logprobs".into(), serde_json::json!(true));
+            extra.insert("top_logprobs".into(), serde_json::json!(k));
+        }
         ChatCompletionRequest {
             model: req.model.clone(),
             messages: req
@@ -76,6 +82,7 @@ impl OpenAiCompatProvider {
             user: req.user.clone(),
             stream: stream.then_some(true),
             stream_options: stream.then_some(StreamOptions { include_usage: Some(true) }),
+            extra,
             ..Default::default()
         }
     }

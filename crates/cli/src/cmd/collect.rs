@@ -18,7 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[derive(Args)]
 pub struct CollectArgs {
     /// Task sets (comma-separated): gsm8k, humaneval, or file:<prompts.jsonl> — your own
-    /// prompts, one JSON object per line: {"id", "prompt", "scorer": number|choice|code,
+    /// prompts, one JSON object per line: {"id", "prompt", "scorer": number|choice|code|judge,
     /// "reference"} (see crates/evals/src/tasks/custom.rs).
     #[arg(long, value_delimiter = ',', default_value = "gsm8k,humaneval")]
     tasks: Vec<String>,
@@ -49,6 +49,9 @@ pub struct CollectArgs {
     /// Prompts sent to a model at once; the engine decodes them together (1 = one at a time).
     #[arg(long, default_value_t = 4)]
     batch: usize,
+    /// The model grading prompts whose scorer is `judge` (a library id or one from --config).
+    #[arg(long)]
+    judge: Option<String>,
 }
 
 /// The library for its own models, the config's providers for the rest.
@@ -108,6 +111,7 @@ pub fn run(a: CollectArgs) -> anyhow::Result<()> {
         limits: Limits { wall: Duration::from_secs(a.code_timeout), ..Default::default() },
         seed: a.seed,
         batch: a.batch,
+        judge: a.judge,
     };
     let stop = Arc::new(AtomicBool::new(false));
     {

@@ -20,6 +20,8 @@ struct Remote {
     provider: Arc<dyn Provider>,
     upstream_model: String,
     total_timeout: Duration,
+    /// OpenAI-compatible upstreams may return token log-probabilities; Anthropic cannot.
+    logprobs: bool,
 }
 
 pub struct ProviderAnswerer {
@@ -41,6 +43,7 @@ impl ProviderAnswerer {
                     provider,
                     upstream_model: m.upstream_model.clone().unwrap_or_else(|| m.id.clone()),
                     total_timeout: Duration::from_millis(m.total_timeout_ms),
+                    logprobs: matches!(m.endpoint, conductor_gateway::config::Endpoint::Openai { .. }),
                 },
             );
         }
@@ -96,6 +99,7 @@ impl Answerer for ProviderAnswerer {
                     completion_tokens: 0,
                     finish_reason: "cancelled".into(),
                     cancelled: true,
+                    logprobs: None,
                 });
             }
             let req = ChatRequest {
@@ -104,6 +108,7 @@ impl Answerer for ProviderAnswerer {
                 max_tokens: Some(max_tokens as u32),
                 temperature: Some(0.0),
                 seed: Some(seed),
+                extras: conductor_providers::Extras { logprobs: m.logprobs.then_some(0), ..Default::default() },
                 ..Default::default()
             };
             let call = m.provider.complete(req);
@@ -119,7 +124,9 @@ impl Answerer for ProviderAnswerer {
                         completion_tokens: r.usage.completion_tokens as usize,
                         finish_reason: r.finish_reason,
                         cancelled: false,
-                    })
+                        // An upstream may ignore the request: then there are none.
+                        logprobs: r.logprobs.map(|l| l.iter().map(|t| t.logprob).collect()),
+                    });
                 }
                 Err(e) if e.is_retryable() && attempt < RETRIES => {
                     let wait = pause(&e, attempt);

@@ -116,18 +116,22 @@ pub struct Common {
     /// Model catalogue (TOML).
     #[arg(long, default_value = "catalog/routellm.toml")]
     catalog: PathBuf,
-    /// Prompt features (auto: the better of ngram and minilm on validation prompts).
+    /// Prompt features (auto: the best on validation prompts of the kinds without SmolLM).
     #[arg(long, default_value = "ngram", value_parser = feature_values())]
     features: FeatureKind,
     /// Seed of the prompt split and of training.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Disk cache for MiniLM embeddings.
+    /// Disk cache for MiniLM embeddings and SmolLM prompt readings.
     #[arg(long, default_value = "out/embeddings")]
     cache: PathBuf,
     /// Only these catalogue models (comma-separated), e.g. a router over the smaller models alone.
     #[arg(long, value_delimiter = ',')]
     models: Vec<String>,
+    /// Only N prompts: those whose id has the smallest SHA-256 (the same ones in every run),
+    /// for features too slow to compute on every prompt on a small machine.
+    #[arg(long)]
+    sample: Option<usize>,
 }
 
 #[derive(Args)]
@@ -206,8 +210,12 @@ pub struct BenchArgs {
     /// Prompt length in tokens.
     #[arg(long, default_value_t = 512)]
     tokens: usize,
+    /// Decisions timed in all (spread over the callers).
     #[arg(long, default_value_t = 300)]
     iterations: usize,
+    /// Callers deciding at once, sharing the router as the gateway's requests do.
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
     /// Only the latency benchmark (skip timing the three predictors' training).
     #[arg(long)]
     skip_training: bool,
@@ -280,11 +288,10 @@ fn load_inputs(c: &Common) -> anyhow::Result<Inputs> {
         catalog = catalog.restricted_to(&c.models);
         recs.retain(|r| c.models.contains(&r.model));
     }
-    let embedder = if c.features.needs_embedder() {
-        Some(super::embedder().context("MiniLM features (or `auto`, which tries them) need the embedding model")?)
-    } else {
-        None
-    };
+    if let Some(n) = c.sample {
+        records::sample_prompts(&mut recs, n);
+    }
+    let embedder = super::embedder(c.features)?;
     Ok(Inputs { records: recs, catalog, embedder, cache: EmbeddingCache::new(&c.cache) })
 }
 
@@ -358,10 +365,18 @@ fn run_bench(a: BenchArgs) -> anyhow::Result<()> {
     let inp = load_inputs(&a.common)?;
     let src =
         bench::FeatureSource { kind: a.common.features, embedder: inp.embedder.as_deref(), cache: Some(&inp.cache) };
-    let lat = bench::decision_latency(&inp.records, &inp.catalog, src, a.memory, a.tokens, a.iterations)?;
+    let lat =
+        bench::decision_latency(&inp.records, &inp.catalog, src, a.memory, a.tokens, a.iterations, a.concurrency)?;
     println!(
-        "decision latency ({} features, {}-token prompt, {} stored outcomes, {} runs): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        a.common.features, lat.prompt_tokens, lat.memory_records, lat.iterations, lat.p50_ms, lat.p99_ms, lat.max_ms
+        "decision latency ({} features, {}-token prompts, {} stored outcomes, {} decisions by {} concurrent callers): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        a.common.features,
+        lat.prompt_tokens,
+        lat.memory_records,
+        lat.iterations,
+        lat.concurrency,
+        lat.p50_ms,
+        lat.p99_ms,
+        lat.max_ms
     );
     let mut times = Vec::new();
     let kinds: &[PredictorKind] =
@@ -389,6 +404,7 @@ fn run_report(a: ReportArgs) -> anyhow::Result<()> {
         seed: a.seed,
         cache: a.cache.clone(),
         models: vec![],
+        sample: None,
     };
     let mut full_inp = load_inputs(&common)?;
     let all: Vec<String> = full_inp.catalog.models.iter().map(|m| m.id.clone()).collect();
@@ -451,7 +467,7 @@ fn run_onboard(a: OnboardArgs) -> anyhow::Result<()> {
     let catalog = Catalog::load(&a.catalog)?;
     let entry = catalog.get(&a.model)?.clone();
     let recs = records::read_jsonl(&a.records)?;
-    let embedder = if router.feature_kind().needs_embedder() { Some(super::embedder()?) } else { None };
+    let embedder = super::embedder(router.feature_kind())?;
     let cache = EmbeddingCache::new(&a.cache);
     let labels = router
         .onboard_from_records(entry, &recs, embedder.as_deref(), Some(&cache))

@@ -17,15 +17,29 @@ pub mod serve;
 
 use std::sync::Arc;
 
-/// The sentence embedder used for router features (all-MiniLM-L6-v2 from the model library).
+use conductor_core::embedder::TextEmbedder;
+use conductor_core::features::FeatureKind;
+
+/// What computes `kind`'s embedding block from the model library (MiniLM, or the smallest
+/// chat model reading the prompt); none when the kind has no such block.
 #[cfg(feature = "local")]
-pub fn embedder() -> anyhow::Result<Arc<dyn conductor_core::embedder::TextEmbedder>> {
+pub fn embedder(kind: FeatureKind) -> anyhow::Result<Option<Arc<dyn TextEmbedder>>> {
+    use anyhow::Context;
+    let Some(family) = kind.embedder() else { return Ok(None) };
     let lib = conductor_local::Library::from_env();
-    Ok(lib.embedder()?)
+    let e =
+        lib.feature_embedder(family).with_context(|| format!("`{kind}` features need the {} model", family.name()))?;
+    Ok(Some(e))
 }
 
-/// Without the local engine there is no MiniLM: say so instead of failing obscurely.
+/// Without the local engine there is no embedder: say so instead of failing obscurely.
 #[cfg(not(feature = "local"))]
-pub fn embedder() -> anyhow::Result<Arc<dyn conductor_core::embedder::TextEmbedder>> {
-    anyhow::bail!("MiniLM features need the local engine: this conductor was built without the `local` feature")
+pub fn embedder(kind: FeatureKind) -> anyhow::Result<Option<Arc<dyn TextEmbedder>>> {
+    match kind.embedder() {
+        None => Ok(None),
+        Some(family) => anyhow::bail!(
+            "`{kind}` features need the {} model of the local engine: this conductor was built without the `local` feature",
+            family.name()
+        ),
+    }
 }

@@ -2,7 +2,6 @@
 //! choice with its reason. Defaults are `conductor serve`'s (the shipped router, the
 //! gateway's default policy), so it previews what `model: "auto"` will do.
 
-use anyhow::Context;
 use clap::Args;
 use conductor_core::install;
 use conductor_core::policy::{decide, Constraints, Policy};
@@ -35,11 +34,7 @@ pub fn run(a: RouteArgs) -> anyhow::Result<()> {
     let path = a.router.clone().unwrap_or_else(|| install::shipped(conductor_gateway::DEFAULT_LOCAL_ROUTER));
     let router = Router::load(&path)?;
     let policy = a.policy.clone().unwrap_or_else(|| conductor_gateway::config::PolicyConfig::default().default);
-    let embedder = if router.feature_kind().needs_embedder() {
-        Some(super::embedder().context("this router uses MiniLM features")?)
-    } else {
-        None
-    };
+    let embedder = super::embedder(router.feature_kind())?;
     let tokens = conductor_core::tokens::estimate_tokens(&a.prompt);
     let features = router.featurize(&a.prompt, embedder.as_deref())?;
     let preds = router.predict(&features, tokens);

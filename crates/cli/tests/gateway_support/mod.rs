@@ -157,6 +157,7 @@ impl Upstream {
 ///
 /// Behaviours: `ok` (valid completion, 10+10 tokens; SSE when `"stream":true`), `solver`
 /// (answers "#### 42", not streamed), `flaky` (like solver, but every other call is a 429),
+/// `grader` (a judge: "yes" when the answer to grade contains the reference answer, else "no"),
 /// `slow` (like ok, after 300 ms; streams send one chunk per 100 ms), `hang` (never
 /// answers), `400`, `500`, `429` (Retry-After: 0), `garbage` (200 with invalid JSON), `reset`
 /// (TCP RST), `cut` (non-stream: short body; stream: two chunks then close).
@@ -257,9 +258,27 @@ async fn serve_conn(mut sock: TcpStream, up: Arc<Upstream>) -> std::io::Result<(
                     let body = r#"{"error":{"message":"slow down","type":"rate_limit","code":"rate_limited"}}"#;
                     sock.write_all(json("429 Too Many Requests", "retry-after: 0\r\n", body).as_bytes()).await?;
                 } else {
-                    let answer = completion_saying("fake", "Let me think. 6 times 7.\n#### 42");
-                    sock.write_all(json("200 OK", "", &answer).as_bytes()).await?;
+                    let mut answer: serde_json::Value =
+                        serde_json::from_str(&completion_saying("fake", "Let me think. 6 times 7.\n#### 42")).unwrap();
+                    // Token log-probabilities when asked for (two tokens: p = 0.9, 0.5).
+                    if body.contains("\"logprobs\":true") {
+                        answer["choices"][0]["logprobs"] = serde_json::json!({"content": [
+                            {"token": "####", "logprob": 0.9f32.ln(), "top_logprobs": []},
+                            {"token": " 42", "logprob": 0.5f32.ln(), "top_logprobs": []}
+                        ]});
+                    }
+                    sock.write_all(json("200 OK", "", &answer.to_string()).as_bytes()).await?;
                 }
+            }
+            // A judge that checks whether the graded answer contains the reference.
+            "grader" => {
+                let req: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                let text = req["messages"][0]["content"].as_str().unwrap_or("").to_string();
+                let part = |after: &str| text.split(after).nth(1).and_then(|s| s.split("\n\n").next()).unwrap_or("");
+                let (reference, answer) = (part("Reference answer: "), part("Answer to grade: "));
+                let yes = !reference.is_empty() && answer.contains(reference);
+                let reply = completion_saying("fake", if yes { "Yes." } else { "No." });
+                sock.write_all(json("200 OK", "", &reply).as_bytes()).await?;
             }
             "ok" | "slow" | "record" => {
                 let slow = behaviour == "slow";

@@ -126,6 +126,9 @@ mod tests {
         fn dim(&self) -> usize {
             26
         }
+        fn kind(&self) -> crate::embedder::EmbedderKind {
+            crate::embedder::EmbedderKind::MiniLm
+        }
         fn embed_batch(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
             self.0.fetch_add(texts.len(), Ordering::SeqCst);
             LetterEmbedder.embed_batch(texts)

@@ -3,7 +3,7 @@
 //! well — long multi-step word problems and ten-option questions are harder for every
 //! model — and it costs a single pass over the text.
 
-use super::SparseVec;
+use super::{SparseVec, Standardizer};
 use serde::{Deserialize, Serialize};
 
 /// Names of the raw features, in slot order (for documentation and debugging).
@@ -66,27 +66,14 @@ pub fn raw(text: &str) -> [f32; 14] {
 /// the vector to unit length so that it weighs like the other (L2-normalised) kinds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StructureScaler {
-    pub mean: Vec<f32>,
-    pub std: Vec<f32>,
+    #[serde(flatten)]
+    scale: Standardizer,
 }
 
 impl StructureScaler {
     pub fn fit(texts: &[&str]) -> StructureScaler {
         let rows: Vec<[f32; 14]> = texts.iter().map(|t| raw(t)).collect();
-        let n = rows.len().max(1) as f32;
-        let mean: Vec<f32> = (0..NAMES.len()).map(|j| rows.iter().map(|r| r[j]).sum::<f32>() / n).collect();
-        let std: Vec<f32> = (0..NAMES.len())
-            .map(|j| {
-                let v = rows.iter().map(|r| (r[j] - mean[j]).powi(2)).sum::<f32>() / n;
-                // A constant feature carries nothing; 1 keeps it at zero after centring.
-                if v > 1e-12 {
-                    v.sqrt()
-                } else {
-                    1.0
-                }
-            })
-            .collect();
-        StructureScaler { mean, std }
+        StructureScaler { scale: Standardizer::fit(&rows) }
     }
 
     pub fn dim(&self) -> usize {
@@ -94,10 +81,7 @@ impl StructureScaler {
     }
 
     pub fn transform(&self, text: &str) -> SparseVec {
-        let r = raw(text);
-        // Clipped at ±4 deviations: one freak prompt must not dominate a distance.
-        let z: Vec<f32> = (0..NAMES.len()).map(|j| ((r[j] - self.mean[j]) / self.std[j]).clamp(-4.0, 4.0)).collect();
-        SparseVec::from_dense(&z).normalized()
+        SparseVec::from_dense(&self.scale.z(&raw(text))).normalized()
     }
 }
 

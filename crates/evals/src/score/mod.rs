@@ -2,6 +2,7 @@
 
 pub mod choice;
 pub mod code;
+pub mod judge;
 pub mod number;
 pub mod sandbox;
 
@@ -14,9 +15,10 @@ pub struct Verdict {
     pub detail: String,
 }
 
-/// Score `answer` to `task`.
+/// Score `answer` to `task` (a judged task is scored by [`judge::score`], which needs a model).
 pub fn score(task: &Task, answer: &str, limits: &sandbox::Limits) -> anyhow::Result<Verdict> {
     match &task.check {
+        Check::Judge { .. } => anyhow::bail!("{} is scored by a judge model: use score::judge", task.id),
         Check::Number(gold) => Ok(match number::final_number(answer) {
             Some(got) if number::same(got, *gold) => Verdict { score: 1.0, detail: format!("answer {got}") },
             Some(got) => Verdict { score: 0.0, detail: format!("answer {got}, expected {gold}") },

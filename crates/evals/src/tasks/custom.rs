@@ -1,10 +1,11 @@
 //! The user's own prompts: a JSONL file, one object per line —
 //! `{"id": "q1", "prompt": "...", "scorer": "number", "reference": "42"}` — where `scorer` is
 //! `number` (the answer's final number must equal `reference`), `choice` (the chosen letter
-//! must equal `reference`, A–J) or `code` (`reference` is `{"test": "...", "entry_point":
+//! must equal `reference`, A–J), `code` (`reference` is `{"test": "...", "entry_point":
 //! "..."}` in HumanEval's format: the completed function must pass the tests in the
-//! sandbox). `id` is optional (default: the line number). The dataset name is the file stem.
-//! A judge-model scorer is not offered yet.
+//! sandbox) or `judge` (`reference` is a reference answer; a judge model named to the
+//! collector decides whether the answer agrees with it). `id` is optional (default: the
+//! line number). The dataset name is the file stem.
 
 use super::{Check, Task};
 use crate::score::number::parse_number;
@@ -48,7 +49,8 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<Task>> {
                 };
                 Check::Python { prompt: row.prompt.clone(), test: field("test")?, entry_point: field("entry_point")? }
             }
-            other => return Err(bad(format!("unknown scorer `{other}` (expected number, choice or code)"))),
+            "judge" => Check::Judge { reference: text(&row.reference) },
+            other => return Err(bad(format!("unknown scorer `{other}` (expected number, choice, code or judge)"))),
         };
         let id = row.id.unwrap_or_else(|| line.to_string());
         out.push(Task { id: format!("{dataset}/{id}"), dataset: dataset.clone(), question: row.prompt, check });
@@ -85,9 +87,11 @@ mod tests {
         assert!(matches!(t[1].check, Check::Choice('C')));
         assert_eq!(t[1].id, "mine/2");
         assert!(matches!(t[2].check, Check::Python { .. }));
-        std::fs::write(&p, r#"{"prompt":"x","scorer":"judge","reference":"y"}"#).unwrap();
+        std::fs::write(&p, r#"{"prompt":"Name a primary colour","scorer":"judge","reference":"red"}"#).unwrap();
+        assert!(matches!(&load(&p).unwrap()[0].check, Check::Judge { reference } if reference == "red"));
+        std::fs::write(&p, r#"{"prompt":"x","scorer":"vibes","reference":"y"}"#).unwrap();
         let e = load(&p).unwrap_err().to_string();
-        assert!(e.contains("mine.jsonl:1") && e.contains("unknown scorer `judge`"), "{e}");
+        assert!(e.contains("mine.jsonl:1") && e.contains("unknown scorer `vibes`"), "{e}");
         std::fs::write(&p, r#"{"prompt":"x","scorer":"choice","reference":"Z"}"#).unwrap();
         assert!(load(&p).unwrap_err().to_string().contains("not a letter"));
     }

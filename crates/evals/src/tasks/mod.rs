@@ -14,6 +14,8 @@ pub enum Check {
     Choice(char),
     /// The completed function must pass these unit tests (HumanEval format).
     Python { prompt: String, test: String, entry_point: String },
+    /// A judge model decides whether the answer agrees with this reference answer.
+    Judge { reference: String },
 }
 
 /// One benchmark prompt.

@@ -117,7 +117,7 @@ async fn handle(state: &AppState, headers: HeaderMap, body: Body) -> Result<Resp
             "embeddings need the local model library, which this server does not serve (`local.enabled = false`)",
         ));
     };
-    let dims = library.embedder().map(|e| e.dim()).unwrap_or(0);
+    let dims = library.feature_embedder(conductor_core::embedder::EmbedderKind::MiniLm).map(|e| e.dim()).unwrap_or(0);
     if let Some(d) = req.dimensions.filter(|d| *d as usize != dims) {
         return Err(ApiError::bad_request(
             "invalid_value",

@@ -116,14 +116,18 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
         }
         (None, None) => (Router::cold_start(registry.catalog(), feature_kind), "cold start".to_string()),
     };
-    let embedder: Option<Arc<dyn TextEmbedder>> = if router.feature_kind().needs_embedder() {
-        let lib = match registry.library.clone() {
-            Some(l) => l,
-            None => Arc::new(crate::local::open(&config.local)?),
-        };
-        Some(lib.embedder().context("router features need the MiniLM embedder")?)
-    } else {
-        None
+    let embedder: Option<Arc<dyn TextEmbedder>> = match router.feature_kind().embedder() {
+        Some(family) => {
+            let lib = match registry.library.clone() {
+                Some(l) => l,
+                None => Arc::new(crate::local::open(&config.local)?),
+            };
+            Some(
+                lib.feature_embedder(family)
+                    .with_context(|| format!("the router's features need the {} model", family.name()))?,
+            )
+        }
+        None => None,
     };
     let workers = match config.router.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
