@@ -22,3 +22,4 @@ pub mod router;
 pub mod signals;
 pub mod split;
 pub mod tokens;
+pub mod verify;

@@ -5,7 +5,7 @@
 //!
 //! * [`selective_threshold`]: among accepted answers (confidence ≥ τ), the share that is
 //!   wrong — the selective error — is at most α;
-//! * [`rate_threshold`]: the share of all requests with a score ≥ τ (e.g. those escalated
+//! * [`rate_threshold`]: the share of all requests scoring below τ (e.g. those escalated
 //!   to the largest model) is at most β.
 //!
 //! Each candidate threshold is a hypothesis test: "the risk at τ exceeds the target",
@@ -21,7 +21,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Threshold {
     pub tau: f64,
-    /// Share of validation prompts at or above τ.
+    /// Share of validation prompts the risk is measured on: the accepted answers for the
+    /// selective error, all of them for a rate.
     pub coverage: f64,
     /// The risk measured on validation prompts at τ.
     pub risk: f64,
@@ -53,13 +54,32 @@ pub fn binomial_cdf(k: usize, n: usize, p: f64) -> f64 {
     (max + terms.iter().map(|t| (t - max).exp()).sum::<f64>().ln()).exp().min(1.0)
 }
 
-/// Candidate thresholds: the distinct scores, highest first (most conservative first for
-/// acceptance).
-fn candidates(scores: &[f64]) -> Vec<f64> {
-    let mut c: Vec<f64> = scores.iter().copied().filter(|s| s.is_finite()).collect();
-    c.sort_by(|a, b| b.total_cmp(a));
-    c.dedup();
-    c
+/// Learn-then-Test by fixed-sequence testing. `candidates` are thresholds in a fixed order,
+/// safest first; `counts(τ)` gives (bad outcomes, trials) at τ, and H0 "the risk at τ
+/// exceeds `target`" is rejected when P(Binomial(trials, target) ≤ bad) ≤ δ. Returns the
+/// last candidate rejected before the first that is not (none if the first is not).
+pub fn fixed_sequence(
+    candidates: &[f64],
+    target: f64,
+    delta: f64,
+    mut counts: impl FnMut(f64) -> (usize, usize),
+    population: usize,
+) -> Option<Threshold> {
+    let mut best = None;
+    for &tau in candidates {
+        let (bad, trials) = counts(tau);
+        let p = binomial_cdf(bad, trials, target);
+        if trials == 0 || p > delta {
+            break;
+        }
+        best = Some(Threshold {
+            tau,
+            coverage: trials as f64 / population.max(1) as f64,
+            risk: bad as f64 / trials as f64,
+            p_value: p,
+        });
+    }
+    best
 }
 
 /// Coverage levels tested for the selective error: 5%, 10%, …, 100% of the prompts.
@@ -70,64 +90,38 @@ pub const COVERAGE_LEVELS: usize = 20;
 /// pass: then no answer can be promised at that error.
 ///
 /// Thresholds accepting the top 5%, 10%, … of the prompts (by confidence alone, so the
-/// sequence is fixed before any outcome is looked at) are tested in that order at δ, and
-/// the last one passing before the first failure wins. Steps of 5% rather than one answer
-/// at a time: a handful of answers cannot show a 10% error rate, so a sequence starting at
-/// the single most confident answer would stop at once.
+/// sequence is fixed before any outcome is looked at) are tested in that order. Steps of
+/// 5% rather than one answer at a time: a handful of answers cannot show a 10% error rate,
+/// so a sequence starting at the single most confident answer would stop at once.
 pub fn selective_threshold(confidence: &[f64], correct: &[bool], alpha: f64, delta: f64) -> Option<Threshold> {
     let n = confidence.len().min(correct.len());
-    let mut order: Vec<usize> = (0..n).filter(|&i| confidence[i].is_finite()).collect();
-    order.sort_by(|&a, &b| confidence[b].total_cmp(&confidence[a]));
-    if order.is_empty() {
+    let mut sorted: Vec<f64> = confidence[..n].iter().copied().filter(|c| c.is_finite()).collect();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    if sorted.is_empty() {
         return None;
     }
-    let mut best = None;
-    for g in 1..=COVERAGE_LEVELS {
-        let m = (g * order.len()).div_ceil(COVERAGE_LEVELS).max(1);
-        let tau = confidence[order[m - 1]];
-        // Ties at τ are accepted together: acceptance is "confidence ≥ τ".
-        let accepted: Vec<usize> = order.iter().copied().take_while(|&i| confidence[i] >= tau).collect();
-        let errors = accepted.iter().filter(|&&i| !correct[i]).count();
-        // H0: selective error > alpha. Few errors among many accepted rejects it.
-        let p = binomial_cdf(errors, accepted.len(), alpha);
-        if p > delta {
-            break;
-        }
-        best = Some(Threshold {
-            tau,
-            coverage: accepted.len() as f64 / n as f64,
-            risk: errors as f64 / accepted.len() as f64,
-            p_value: p,
-        });
-    }
-    best
+    let mut levels: Vec<f64> =
+        (1..=COVERAGE_LEVELS).map(|g| sorted[(g * sorted.len()).div_ceil(COVERAGE_LEVELS).max(1) - 1]).collect();
+    levels.dedup();
+    // Accepted: confidence ≥ τ (ties at τ together); bad: accepted and wrong.
+    let counts = |tau: f64| {
+        let accepted = (0..n).filter(|&i| confidence[i] >= tau);
+        accepted.fold((0, 0), |(bad, all), i| (bad + usize::from(!correct[i]), all + 1))
+    };
+    fixed_sequence(&levels, alpha, delta, counts, n)
 }
 
-/// The lowest threshold τ such that the share of requests scoring ≥ τ is at most `beta`
-/// with probability ≥ 1 − `delta` (e.g. τ_accept such that at most β of requests escalate,
-/// scoring by 1 − confidence). None when even the strictest threshold cannot promise it.
+/// The highest threshold τ such that the share of requests whose score is *below* τ is at
+/// most `beta` with probability ≥ 1 − `delta` — e.g. τ_accept for "at most β of requests
+/// escalate" when a request escalates while its confidence is below τ. Thresholds are
+/// tried from the lowest score up. None when even the lowest cannot promise it.
 pub fn rate_threshold(scores: &[f64], beta: f64, delta: f64) -> Option<Threshold> {
     let n = scores.len();
-    let mut sorted: Vec<f64> = scores.iter().copied().filter(|s| s.is_finite()).collect();
-    sorted.sort_by(|a, b| b.total_cmp(a));
-    let mut best = None;
-    let mut above = 0usize;
-    for tau in candidates(scores) {
-        while above < sorted.len() && sorted[above] >= tau {
-            above += 1;
-        }
-        let p = binomial_cdf(above, n, beta);
-        if p > delta {
-            break;
-        }
-        best = Some(Threshold {
-            tau,
-            coverage: above as f64 / n.max(1) as f64,
-            risk: above as f64 / n.max(1) as f64,
-            p_value: p,
-        });
-    }
-    best
+    let mut candidates: Vec<f64> = scores.iter().copied().filter(|s| s.is_finite()).collect();
+    candidates.sort_by(f64::total_cmp);
+    candidates.dedup();
+    let counts = |tau: f64| (scores.iter().filter(|s| **s < tau).count(), n);
+    fixed_sequence(&candidates, beta, delta, counts, n)
 }
 
 #[cfg(test)]
@@ -207,8 +201,8 @@ mod tests {
         for _ in 0..300 {
             let s: Vec<f64> = (0..300).map(|_| rng.next()).collect();
             let t = rate_threshold(&s, beta, delta).expect("a rate of 60% is reachable");
-            // True share of U(0, 1) scores at or above τ: 1 − τ.
-            if 1.0 - t.tau > beta {
+            // True share of U(0, 1) scores below τ: τ.
+            if t.tau > beta {
                 violations += 1;
             }
             assert!(t.p_value <= delta);

@@ -12,3 +12,4 @@ pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod table;
+pub mod verify;

@@ -38,6 +38,32 @@ pub enum LabCommand {
     /// Replay held-out prompts as a stream with feedback after each answer: router quality
     /// against feedback rows, for a cold-start and a trained router.
     Online(OnlineArgs),
+    /// Read the answer, not only the prompt: route-then-verify, cascades and abstention from
+    /// records with answer signals, thresholds set on validation prompts with a promise.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Predictor of the prompt-only router that picks the first model.
+    #[arg(long, default_value = "logreg", value_parser = predictor_values())]
+    predictor: PredictorKind,
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    /// Promise for abstention: the selective error (wrong among answers given) at most this.
+    #[arg(long, default_value_t = 0.10)]
+    alpha: f64,
+    /// Promise for verify and cascade: at most this share of requests reach the largest model.
+    #[arg(long, default_value_t = 0.60)]
+    beta: f64,
+    /// Each promise may fail with at most this probability.
+    #[arg(long, default_value_t = 0.10)]
+    delta: f64,
+    /// Output folder for `verify.md` and `verify.json`.
+    #[arg(long, default_value = "out/lab/verify")]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -244,6 +270,7 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<()> {
         LabCommand::Onboard(a) => run_onboard(a),
         LabCommand::OnboardEval(a) => run_onboard_eval(a),
         LabCommand::Online(a) => run_online(a),
+        LabCommand::Verify(a) => run_verify(a),
     }
 }
 
@@ -505,6 +532,32 @@ fn run_onboard_eval(a: OnboardEvalArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.out)?;
     std::fs::write(a.out.join("onboard.md"), &md)?;
     std::fs::write(a.out.join("onboard.json"), serde_json::to_string_pretty(&rows)?)?;
+    Ok(())
+}
+
+fn run_verify(a: VerifyArgs) -> anyhow::Result<()> {
+    for (name, v) in [("--alpha", a.alpha), ("--beta", a.beta), ("--delta", a.delta)] {
+        anyhow::ensure!(v > 0.0 && v < 1.0, "{name} must be strictly between 0 and 1, got {v}");
+    }
+    let inp = load_inputs(&a.common)?;
+    let cfg = conductor_lab::verify::VerifyConfig {
+        predictor: a.predictor,
+        features: a.common.features,
+        folds: a.folds,
+        seed: a.common.seed,
+        val_frac: 0.25,
+        alpha: a.alpha,
+        beta: a.beta,
+        delta: a.delta,
+    };
+    let r =
+        conductor_lab::verify::evaluate(&inp.records, &inp.catalog, &cfg, inp.embedder.as_deref(), Some(&inp.cache))?;
+    let md = conductor_lab::verify::markdown(&r);
+    println!("{md}");
+    std::fs::create_dir_all(&a.out)?;
+    std::fs::write(a.out.join("verify.md"), &md)?;
+    std::fs::write(a.out.join("verify.json"), serde_json::to_string_pretty(&r)?)?;
+    println!("written {}", a.out.join("verify.md").display());
     Ok(())
 }
 
