@@ -286,7 +286,11 @@ pub fn markdown(r: &VerifyReport) -> String {
     s.push_str("| policy | quality | cost ($/req) | latency (ms) | reach largest | abstain | selective error | confident errors | promise | held in folds |\n");
     s.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
     for p in &r.policies {
-        let held = p.promise_held.map_or("–".to_string(), |(h, n)| format!("{h}/{n}"));
+        let held = match p.promise_held {
+            None => "–".to_string(),
+            Some((_, 0)) => "no threshold could promise it on validation".to_string(),
+            Some((h, n)) => format!("{h}/{n}"),
+        };
         s.push_str(&format!(
             "| {} | {:.4} | {:.6} | {:.0} | {:.1}% | {:.1}% | {:.1}% | {:.1}% | {} | {} |\n",
             p.policy,

@@ -24,6 +24,7 @@ pub struct Library {
     options: EngineOptions,
     chat: Mutex<HashMap<String, Arc<ChatModel>>>,
     embedder: OnceLock<Arc<Embedder>>,
+    /// Held while the embedder or the reader loads.
     embedder_load: Mutex<()>,
     reader: OnceLock<Arc<PromptReader>>,
 }
@@ -95,23 +96,30 @@ impl Library {
         self.chat.lock().get(id).cloned()
     }
 
-    /// The sentence embedder, loaded on first use.
-    pub fn embedder(&self) -> Result<Arc<Embedder>> {
-        if let Some(e) = self.embedder.get() {
-            return Ok(e.clone());
+    /// `cell`'s value, loaded by `load` on first use; concurrent first uses load once.
+    fn once<T>(&self, cell: &OnceLock<Arc<T>>, load: impl FnOnce() -> Result<T>) -> Result<Arc<T>> {
+        if let Some(v) = cell.get() {
+            return Ok(v.clone());
         }
         let _guard = self.embedder_load.lock();
-        if let Some(e) = self.embedder.get() {
-            return Ok(e.clone());
+        if let Some(v) = cell.get() {
+            return Ok(v.clone());
         }
-        let spec = self
-            .specs
-            .iter()
-            .find(|s| s.kind == Kind::Embedder)
-            .ok_or_else(|| LocalError::UnknownModel { id: EMBEDDER_ID.into(), known: self.chat_ids() })?;
-        let e = Arc::new(Embedder::load(&spec.file)?);
-        let _ = self.embedder.set(e.clone());
-        Ok(e)
+        let v = Arc::new(load()?);
+        let _ = cell.set(v.clone());
+        Ok(v)
+    }
+
+    /// The sentence embedder, loaded on first use.
+    pub fn embedder(&self) -> Result<Arc<Embedder>> {
+        self.once(&self.embedder, || {
+            let spec = self
+                .specs
+                .iter()
+                .find(|s| s.kind == Kind::Embedder)
+                .ok_or_else(|| LocalError::UnknownModel { id: EMBEDDER_ID.into(), known: self.chat_ids() })?;
+            Embedder::load(&spec.file)
+        })
     }
 
     /// What computes router features of the family `kind`: MiniLM or the prompt reader.
@@ -128,20 +136,13 @@ impl Library {
     /// The prompt reader: the smallest chat model of the manifest (the first), loaded on
     /// first use.
     pub fn prompt_reader(&self) -> Result<Arc<PromptReader>> {
-        if let Some(r) = self.reader.get() {
-            return Ok(r.clone());
-        }
-        let _guard = self.embedder_load.lock();
-        if let Some(r) = self.reader.get() {
-            return Ok(r.clone());
-        }
-        let spec = self
-            .specs
-            .iter()
-            .find(|s| s.kind == Kind::Chat)
-            .ok_or_else(|| LocalError::UnknownModel { id: "a chat model".into(), known: self.chat_ids() })?;
-        let r = Arc::new(PromptReader::load(spec, self.options.threads)?);
-        let _ = self.reader.set(r.clone());
-        Ok(r)
+        self.once(&self.reader, || {
+            let spec = self
+                .specs
+                .iter()
+                .find(|s| s.kind == Kind::Chat)
+                .ok_or_else(|| LocalError::UnknownModel { id: "a chat model".into(), known: self.chat_ids() })?;
+            PromptReader::load(spec, self.options.threads)
+        })
     }
 }
