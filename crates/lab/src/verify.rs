@@ -211,8 +211,12 @@ pub fn evaluate(
         // The router alone: its choice, never escalated.
         tallies[1].outcomes.extend(run(&test_cases, &verify_start, never, never));
         let promise_rate = format!("≤ {:.0}% reach the largest (δ = {})", 100.0 * cfg.beta, cfg.delta);
-        for (t, start) in [(2usize, &verify_start as &dyn Fn(&_) -> usize), (3, &cascade_start)] {
-            let tau = accept_tau(start);
+        // Set once per fold: verify's τ_accept serves the abstaining verify below too.
+        let verify_tau = accept_tau(&verify_start);
+        for (t, start, tau) in [
+            (2usize, &verify_start as &dyn Fn(&_) -> usize, verify_tau),
+            (3, &cascade_start, accept_tau(&cascade_start)),
+        ] {
             // No promise possible: accept every first answer (nothing escalates).
             let out = run(&test_cases, start, tau.unwrap_or(never), never);
             let share = out.iter().filter(|o| o.model == largest).count() as f64 / out.len().max(1) as f64;
@@ -224,8 +228,8 @@ pub fn evaluate(
         }
         // Abstention, with τ_abstain set on validation for selective error ≤ α.
         let promise_err = format!("selective error ≤ {:.0}% (δ = {})", 100.0 * cfg.alpha, cfg.delta);
-        let verify_tau = accept_tau(&verify_start).unwrap_or(never);
-        for (t, start, accept) in [(4usize, &top as &dyn Fn(&_) -> usize, never), (5, &verify_start, verify_tau)] {
+        let verify_accept = verify_tau.unwrap_or(never);
+        for (t, start, accept) in [(4usize, &top as &dyn Fn(&_) -> usize, never), (5, &verify_start, verify_accept)] {
             let val_out = run(&val_cases, start, accept, never);
             let conf: Vec<f64> = val_cases.iter().zip(&val_out).map(|(c, o)| c.attempts[o.model].confidence).collect();
             let right: Vec<bool> = val_out.iter().map(|o| o.score >= 0.5).collect();
