@@ -325,4 +325,6 @@ fn verify_reads_answer_signals_and_keeps_its_promises_on_held_out_prompts() {
     assert!(e.contains("answer signals") && e.contains("conductor collect"), "{e}");
     let e = err(&conductor(&["lab", "verify", "--records", s(&recs), "--catalog", s(&catalog()), "--alpha", "1.5"]));
     assert!(e.contains("--alpha must be strictly between 0 and 1"), "{e}");
+    let e = err(&conductor(&["lab", "verify", "--records", s(&recs), "--catalog", s(&catalog()), "--folds", "1"]));
+    assert!(e.contains("--folds must be at least 2"), "{e}");
 }

@@ -137,6 +137,11 @@ pub fn evaluate(
     let data = all.subset(&with_signals);
     let n = data.rows.len();
     anyhow::ensure!(
+        cfg.folds >= 2,
+        "--folds must be at least 2 (every prompt is tested once, by a router not trained on it), got {}",
+        cfg.folds
+    );
+    anyhow::ensure!(
         n >= 3 * cfg.folds.max(2),
         "{n} prompts have answer signals from every model ({without_signals} do not): too few for {} folds \
          — collect with `conductor collect`, which records them",
