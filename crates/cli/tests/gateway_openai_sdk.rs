@@ -15,16 +15,6 @@ fn local_config() -> String {
     format!("[local]\nmodels = [\"{LOCAL}\"]\n[books]\npath = \"{{dir}}/books.sqlite\"\n")
 }
 
-fn python() -> std::path::PathBuf {
-    let p = workspace_root().join(".venv/bin/python");
-    assert!(
-        p.is_file(),
-        "{} missing: run `bash scripts/setup.sh` (creates .venv with the openai package)",
-        p.display()
-    );
-    p
-}
-
 #[test]
 fn openai_python_sdk_end_to_end() {
     let s = Server::start(&local_config());

@@ -22,4 +22,5 @@ pub mod router;
 pub mod signals;
 pub mod split;
 pub mod tokens;
+pub mod verifiers;
 pub mod verify;

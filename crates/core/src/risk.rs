@@ -92,7 +92,10 @@ pub const COVERAGE_LEVELS: usize = 20;
 /// Thresholds accepting the top 5%, 10%, … of the prompts (by confidence alone, so the
 /// sequence is fixed before any outcome is looked at) are tested in that order. Steps of
 /// 5% rather than one answer at a time: a handful of answers cannot show a 10% error rate,
-/// so a sequence starting at the single most confident answer would stop at once.
+/// so a sequence starting at the single most confident answer would stop at once. For the
+/// same reason levels accepting too few answers for even a flawless record to pass
+/// ((1 − α)ⁿ > δ) are not tested at all: which levels those are depends on the number of
+/// answers only, not on any outcome, so leaving them out keeps the sequence fixed in advance.
 pub fn selective_threshold(confidence: &[f64], correct: &[bool], alpha: f64, delta: f64) -> Option<Threshold> {
     let n = confidence.len().min(correct.len());
     let mut sorted: Vec<f64> = confidence[..n].iter().copied().filter(|c| c.is_finite()).collect();
@@ -103,6 +106,8 @@ pub fn selective_threshold(confidence: &[f64], correct: &[bool], alpha: f64, del
     let mut levels: Vec<f64> =
         (1..=COVERAGE_LEVELS).map(|g| sorted[(g * sorted.len()).div_ceil(COVERAGE_LEVELS).max(1) - 1]).collect();
     levels.dedup();
+    let accepted_at = |tau: f64| confidence[..n].iter().filter(|c| **c >= tau).count();
+    levels.retain(|&tau| binomial_cdf(0, accepted_at(tau), alpha) <= delta);
     // Accepted: confidence ≥ τ (ties at τ together); bad: accepted and wrong.
     let counts = |tau: f64| {
         let accepted = (0..n).filter(|&i| confidence[i] >= tau);
@@ -182,6 +187,17 @@ mod tests {
         let mean = taus.iter().sum::<f64>() / taus.len() as f64;
         assert!(taus.len() >= trials * 9 / 10, "a threshold in {} of {trials} trials", taus.len());
         assert!(mean > 0.8 && mean < 0.9, "mean τ {mean}");
+    }
+
+    /// A small validation set: the top 5% (10 answers) cannot show a 10% error rate even when
+    /// flawless, so testing starts at the first level that can.
+    #[test]
+    fn levels_too_small_to_test_are_skipped_not_failed() {
+        let n = 200;
+        let c: Vec<f64> = (0..n).map(|i| 1.0 - i as f64 / n as f64).collect();
+        let y: Vec<bool> = (0..n).map(|i| i < 100 || i % 2 == 0).collect();
+        let t = selective_threshold(&c, &y, 0.10, 0.10).expect("the flawless top half passes, and a little more");
+        assert!(t.risk <= 0.1 && t.coverage >= 0.5, "{t:?}");
     }
 
     #[test]

@@ -14,28 +14,34 @@ use crate::features::{SparseVec, Standardizer};
 use crate::predictors::logreg::LogReg;
 use crate::predictors::Predictor;
 use crate::records::Record;
+use crate::signals::AnswerSignals;
+use serde::{Deserialize, Serialize};
 
 /// The numbers an answer is judged by, in vector order.
 pub const ANSWER_FEATURES: [&str; 5] = ["logprob_mean", "logprob_min", "tail_mass", "ln_tokens", "truncated"];
 
 /// The features of one recorded answer; none when the record has no signals.
 pub fn answer_features(r: &Record) -> Option<[f32; 5]> {
-    let s = r.signals?;
-    let truncated = r.finish_reason.as_deref() == Some("length");
-    Some([
+    Some(signal_features(&r.signals?, r.finish_reason.as_deref() == Some("length")))
+}
+
+/// The features of an answer with these signals, cut off by the token limit or not (the
+/// same for recorded answers and for answers a server is checking).
+pub fn signal_features(s: &AnswerSignals, truncated: bool) -> [f32; 5] {
+    [
         s.logprob_mean as f32,
         s.logprob_min as f32,
         s.tail_mass as f32,
         (1.0 + s.tokens as f32).ln(),
         if truncated { 1.0 } else { 0.0 },
-    ])
+    ]
 }
 
 /// L2 strengths tried on the validation prompts.
 const L2_GRID: [f64; 3] = [1e-4, 1e-3, 1e-2];
 
 /// P(correct | answer) for one model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AnswerModel {
     scale: Standardizer,
     fit: LogReg,
@@ -145,7 +151,6 @@ pub fn run_ladder(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signals::AnswerSignals;
 
     fn attempt(score: f64, cost: f64, confidence: f64) -> Attempt {
         Attempt { score, cost, latency_ms: 10.0 * cost, confidence }

@@ -34,8 +34,9 @@ CREATE TABLE IF NOT EXISTS decisions (
     baseline_cost_usd REAL NOT NULL DEFAULT 0, -- same tokens at the largest model's price
     latency_ms REAL NOT NULL DEFAULT 0,
     stream INTEGER NOT NULL DEFAULT 0,
-    outcome TEXT NOT NULL,      -- ok | error | client_disconnected
-    error TEXT
+    outcome TEXT NOT NULL,      -- ok | abstained | error | client_disconnected
+    error TEXT,
+    verification TEXT           -- JSON {strategy, max_risk, abstain, verified, abstained, ...}; NULL when unchecked
 );
 CREATE INDEX IF NOT EXISTS decisions_key_ts ON decisions(key_id, ts_ms);
 CREATE INDEX IF NOT EXISTS decisions_ts ON decisions(ts_ms);
@@ -64,6 +65,8 @@ pub enum AttemptOutcome {
     Error,
     /// Not called: breaker open or queue full.
     Skipped,
+    /// Answered, but the answer was not trusted: the request went on to the next model.
+    Rejected,
 }
 
 /// One model call tried for a request.
@@ -73,6 +76,12 @@ pub struct Attempt {
     pub outcome: AttemptOutcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the answer checker said (checked requests only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<crate::verification::Verdict>,
+    /// What an answer that was not kept cost (it is paid all the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 /// One routed request, as written to the books and read back by `conductor logs`.
@@ -98,6 +107,9 @@ pub struct DecisionRow {
     pub stream: bool,
     pub outcome: String,
     pub error: Option<String>,
+    /// How the answer was checked, when it was (see `verification.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<serde_json::Value>,
 }
 
 /// What the feedback handler needs back to teach the router.
@@ -170,6 +182,15 @@ pub fn open_connection(path: &Path) -> Result<Connection, BooksError> {
         .is_some();
     if !migrated {
         conn.execute_batch(&format!("BEGIN; {FEEDBACK_ONE_PER_KEY} COMMIT;")).map_err(db)?;
+    }
+    // Books from before answer checking lack its column.
+    let has_verification: bool = conn
+        .query_row("SELECT 1 FROM pragma_table_info('decisions') WHERE name = 'verification'", [], |_| Ok(()))
+        .optional()
+        .map_err(db)?
+        .is_some();
+    if !has_verification {
+        conn.execute_batch("ALTER TABLE decisions ADD COLUMN verification TEXT").map_err(db)?;
     }
     Ok(conn)
 }
@@ -294,8 +315,9 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
 fn insert_decision(c: &Connection, r: &DecisionRow) -> Result<(), BooksError> {
     c.execute(
         "INSERT OR REPLACE INTO decisions (id, ts_ms, key_id, requested_model, chosen_model, policy, reason, candidates,
-            attempts, prompt, prompt_tokens, completion_tokens, cost_usd, baseline_cost_usd, latency_ms, stream, outcome, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            attempts, prompt, prompt_tokens, completion_tokens, cost_usd, baseline_cost_usd, latency_ms, stream, outcome, error,
+            verification)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
         params![
             r.id,
             r.ts_ms,
@@ -314,7 +336,8 @@ fn insert_decision(c: &Connection, r: &DecisionRow) -> Result<(), BooksError> {
             r.latency_ms,
             r.stream as i64,
             r.outcome,
-            r.error
+            r.error,
+            r.verification.as_ref().map(|v| v.to_string())
         ],
     )
     .map_err(db)?;
@@ -410,7 +433,8 @@ impl Reader {
             .conn
             .prepare(
                 "SELECT id, ts_ms, key_id, requested_model, chosen_model, policy, reason, candidates, attempts, prompt,
-                        prompt_tokens, completion_tokens, cost_usd, baseline_cost_usd, latency_ms, stream, outcome, error
+                        prompt_tokens, completion_tokens, cost_usd, baseline_cost_usd, latency_ms, stream, outcome, error,
+                        verification
                  FROM decisions WHERE ts_ms >= ?2 ORDER BY ts_ms DESC, rowid DESC LIMIT ?1",
             )
             .map_err(db)?;
@@ -435,6 +459,7 @@ impl Reader {
                     stream: r.get::<_, i64>(15)? != 0,
                     outcome: r.get(16)?,
                     error: r.get(17)?,
+                    verification: r.get::<_, Option<String>>(18)?.and_then(|v| serde_json::from_str(&v).ok()),
                 })
             })
             .map_err(db)?;
@@ -515,7 +540,13 @@ mod tests {
             policy: "quality".into(),
             reason: "r".into(),
             candidates: vec![Prediction { model: "m".into(), p_success: 0.5, est_cost_usd: 0.25 }],
-            attempts: vec![Attempt { model: "m".into(), outcome: AttemptOutcome::Ok, error: None }],
+            attempts: vec![Attempt {
+                model: "m".into(),
+                outcome: AttemptOutcome::Ok,
+                error: None,
+                verdict: None,
+                cost_usd: None,
+            }],
             prompt: Some("hello".into()),
             prompt_tokens: 3,
             completion_tokens: 4,
@@ -525,6 +556,7 @@ mod tests {
             stream: false,
             outcome: "ok".into(),
             error: None,
+            verification: Some(serde_json::json!({"strategy": "verify", "verified": true})),
         }
     }
 

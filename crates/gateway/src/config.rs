@@ -21,8 +21,43 @@ pub struct Config {
     pub local: LocalConfig,
     pub reliability: ReliabilityConfig,
     pub feedback: FeedbackConfig,
+    pub verify: VerifyConfig,
     pub models: Vec<ModelConfig>,
     pub keys: Vec<KeyConfig>,
+}
+
+/// Answer checking (`auto:verify`, `auto:cascade`; see `verification.rs`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerifyConfig {
+    /// Recorded answers with signals to fit each model's verifier on at start-up (default:
+    /// the library's own, `records/local_signals.jsonl`, when the local library is served).
+    pub records: Option<PathBuf>,
+    /// What plain `auto` does: `none` (route only), `verify` or `cascade`.
+    pub strategy: String,
+    /// Largest share of accepted answers allowed to be wrong (per request:
+    /// `conductor.max_risk`).
+    pub max_risk: f64,
+    /// Probability that the max_risk promise fails (Learn-then-Test's δ).
+    pub delta: f64,
+    /// Say "I don't know" instead of returning an answer not accepted (per request:
+    /// `conductor.abstain`).
+    pub abstain: bool,
+    /// The answer given when abstaining.
+    pub message: String,
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        VerifyConfig {
+            records: None,
+            strategy: "none".into(),
+            max_risk: 0.2,
+            delta: 0.1,
+            abstain: false,
+            message: "I don't know. I could not find an answer I am confident is correct.".into(),
+        }
+    }
 }
 
 /// What `POST /v1/feedback` accepts and how much one rating may teach the router.
@@ -489,6 +524,17 @@ impl Config {
             if !(c.is_finite() && c >= 0.0) {
                 return bad("policy.max_cost_usd".into(), "must be a finite number >= 0");
             }
+        }
+        if !["none", "verify", "cascade"].contains(&self.verify.strategy.as_str()) {
+            return bad("verify.strategy".into(), "must be \"none\", \"verify\" or \"cascade\"");
+        }
+        for (k, v) in [("max_risk", self.verify.max_risk), ("delta", self.verify.delta)] {
+            if !(v > 0.0 && v < 1.0) {
+                return bad(format!("verify.{k}"), "must be between 0 and 1 (exclusive)");
+            }
+        }
+        if self.verify.message.trim().is_empty() {
+            return bad("verify.message".into(), "must not be empty (it is the answer given when abstaining)");
         }
         if self.reliability.breaker_failures == 0 {
             return bad("reliability.breaker_failures".into(), "must be at least 1");

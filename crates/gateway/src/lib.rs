@@ -1,7 +1,7 @@
 //! conductor-gateway: the OpenAI-compatible HTTP server. A request is authenticated
 //! ([`keys`]), validated ([`request`]), routed ([`routing`]), paid for in advance
 //! ([`budget`]), sent to models with retries and fallback ([`dispatch`],
-//! [`reliability`]), answered whole or streamed ([`routes`]) and written down
+//! [`reliability`]), checked when asked ([`verification`]), answered whole or streamed ([`routes`]) and written down
 //! ([`ticket`], [`books`], [`metrics`]). [`server`] wires it together; [`config`] is
 //! the one TOML file that drives it.
 //!
@@ -25,6 +25,7 @@ pub(crate) mod routing;
 pub(crate) mod server;
 pub(crate) mod state;
 pub(crate) mod ticket;
+pub mod verification;
 
 pub use config::Config;
 pub use registry::remote_provider;

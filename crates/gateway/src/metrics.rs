@@ -45,6 +45,10 @@ pub struct Metrics {
     /// model → time to first token (streams)
     ttft: Mutex<BTreeMap<String, Histogram>>,
     feedback: Mutex<u64>,
+    /// (model, verdict: accepted|rejected|unchecked) → checked answers
+    verdicts: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// model whose answer was withheld → "I don't know" answers
+    abstentions: Mutex<BTreeMap<String, u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -87,6 +91,16 @@ impl Metrics {
         *lock(&self.feedback) += 1;
     }
 
+    /// One checked answer: `accepted`, `rejected` (checked, not trusted) or `unchecked`
+    /// (no verifier or no log-probabilities).
+    pub fn verdict(&self, model: &str, verdict: &'static str) {
+        *lock(&self.verdicts).entry((model.to_string(), verdict)).or_default() += 1;
+    }
+
+    pub fn abstention(&self, model: &str) {
+        *lock(&self.abstentions).entry(model.to_string()).or_default() += 1;
+    }
+
     /// Text exposition format. `extra` appends gauges owned elsewhere (breakers, budgets).
     pub fn render(&self, extra: &str) -> String {
         let mut o = String::new();
@@ -115,6 +129,14 @@ impl Metrics {
             "# HELP conductor_feedback_total Feedback accepted.\n# TYPE conductor_feedback_total counter\nconductor_feedback_total {}",
             *lock(&self.feedback)
         );
+        o.push_str("# HELP conductor_verdicts_total Checked answers by model and verdict.\n# TYPE conductor_verdicts_total counter\n");
+        for ((m, v), n) in lock(&self.verdicts).iter() {
+            let _ = writeln!(o, "conductor_verdicts_total{{model=\"{}\",verdict=\"{v}\"}} {n}", esc(m));
+        }
+        o.push_str("# HELP conductor_abstentions_total Requests answered \"I don't know\", by the last model tried.\n# TYPE conductor_abstentions_total counter\n");
+        for (m, n) in lock(&self.abstentions).iter() {
+            let _ = writeln!(o, "conductor_abstentions_total{{model=\"{}\"}} {n}", esc(m));
+        }
         for (name, help, h) in [
             ("conductor_request_duration_seconds", "Completed request latency by model.", &self.latency),
             ("conductor_time_to_first_token_seconds", "Streaming time to first token by model.", &self.ttft),

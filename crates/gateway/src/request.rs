@@ -3,9 +3,10 @@
 //! bytes rather than by an extractor so that invalid UTF-8, wrong types and missing
 //! fields all get OpenAI-shaped errors.
 
-use crate::config::PolicyConfig;
+use crate::config::Config;
 use crate::error::ApiError;
 use crate::routing::Target;
+use crate::verification::{Check, Strategy};
 use conductor_core::policy::{Constraints, Policy};
 use conductor_providers::openai_wire::ChatCompletionRequest;
 use conductor_providers::{ChatMessage, ChatRequest, Extras, Requirement, ResponseFormat, Role};
@@ -57,9 +58,9 @@ impl ChatInput {
     }
 }
 
-/// Parses and validates a chat request; `policy` gives what `auto` means when the client
-/// does not say.
-pub fn parse_chat(body: &[u8], policy: &PolicyConfig) -> Result<ChatInput, ApiError> {
+/// Parses and validates a chat request; `config` gives what `auto` means when the client
+/// does not say (its policy and verification defaults).
+pub fn parse_chat(body: &[u8], config: &Config) -> Result<ChatInput, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request("invalid_body", "request body is empty; expected a JSON object"));
     }
@@ -86,7 +87,7 @@ pub fn parse_chat(body: &[u8], policy: &PolicyConfig) -> Result<ChatInput, ApiEr
         return Err(ApiError::bad_request("invalid_body", "request body must be a JSON object"));
     };
     passthrough.remove("conductor");
-    let mut input = validate(req, policy)?;
+    let mut input = validate(req, config)?;
     input.request.passthrough = Some(Arc::new(passthrough));
     Ok(input)
 }
@@ -201,7 +202,7 @@ fn extras(x: &serde_json::Map<String, Value>) -> Result<Extras, ApiError> {
     Ok(e)
 }
 
-fn validate(req: ChatCompletionRequest, defaults: &PolicyConfig) -> Result<ChatInput, ApiError> {
+fn validate(req: ChatCompletionRequest, defaults: &Config) -> Result<ChatInput, ApiError> {
     let requires = requirements(&req);
     let extras = extras(&req.extra)?;
     let bad = |param: &str, msg: String| Err(ApiError::bad_request("invalid_value", msg).with_param(param));
@@ -288,26 +289,38 @@ fn is_auto(model: &str) -> bool {
     model == "auto" || model.starts_with("auto:")
 }
 
-/// Routing knobs of one request: `auto:<policy>` in the model name and/or the `conductor`
-/// body field (`policy`, `lambda`, `tau`, `max_cost_usd`, `min_quality`). Knobs sent with a
-/// concrete model id are validated too, so typos surface.
-fn target(model: &str, knobs: Option<&Value>, defaults: &PolicyConfig) -> Result<Target, ApiError> {
+/// The routing options a request may set in its `conductor` field.
+const KNOBS: [&str; 8] = ["policy", "lambda", "tau", "max_cost_usd", "min_quality", "verify", "max_risk", "abstain"];
+
+/// Routing knobs of one request: `auto:<policy>`, `auto:verify` or `auto:cascade` in the
+/// model name and/or the `conductor` body field (`policy`, `lambda`, `tau`, `max_cost_usd`,
+/// `min_quality`; `verify` — false, true, "verify" or "cascade" —, `max_risk`, `abstain`).
+/// Knobs sent with a concrete model id are validated too, so typos surface.
+fn target(model: &str, knobs: Option<&Value>, defaults: &Config) -> Result<Target, ApiError> {
     let bad = |param: &str, m: String| ApiError::bad_request("invalid_routing_option", m).with_param(param);
-    let mut policy = match model.strip_prefix("auto:") {
-        Some(p) => p.parse::<Policy>().map_err(|e| bad("model", e.to_string()))?,
-        None => defaults.default.clone(),
+    let v = &defaults.verify;
+    let mut strategy = Strategy::parse(&v.strategy);
+    let mut policy = defaults.policy.default.clone();
+    match model.strip_prefix("auto:") {
+        Some(s) if Strategy::parse(s).is_some() => strategy = Strategy::parse(s),
+        Some(p) => policy = p.parse::<Policy>().map_err(|e| bad("model", e.to_string()))?,
+        None => {}
+    }
+    let (mut max_risk, mut abstain) = (v.max_risk, v.abstain);
+    let mut c = Constraints {
+        max_cost_usd: defaults.policy.max_cost_usd,
+        min_quality: defaults.policy.min_quality,
+        allowed_models: None,
     };
-    let mut c =
-        Constraints { max_cost_usd: defaults.max_cost_usd, min_quality: defaults.min_quality, allowed_models: None };
     if let Some(v) = knobs {
         let Value::Object(o) = v else {
             return Err(bad("conductor", "`conductor` must be an object of routing options".into()));
         };
         for k in o.keys() {
-            if !["policy", "lambda", "tau", "max_cost_usd", "min_quality"].contains(&k.as_str()) {
+            if !KNOBS.contains(&k.as_str()) {
                 return Err(bad(
                     &format!("conductor.{k}"),
-                    format!("unknown routing option `conductor.{k}` (policy, lambda, tau, max_cost_usd, min_quality)"),
+                    format!("unknown routing option `conductor.{k}` ({})", KNOBS.join(", ")),
                 ));
             }
         }
@@ -347,8 +360,53 @@ fn target(model: &str, knobs: Option<&Value>, defaults: &PolicyConfig) -> Result
             }
             c.min_quality = Some(q);
         }
+        match o.get("verify") {
+            None | Some(Value::Null) => {}
+            Some(Value::Bool(false)) => strategy = None,
+            Some(Value::Bool(true)) => strategy = strategy.or(Some(Strategy::Verify)),
+            Some(Value::String(s)) if Strategy::parse(s).is_some() => strategy = Strategy::parse(s),
+            Some(_) => {
+                return Err(bad(
+                    "conductor.verify",
+                    "`conductor.verify` must be false, true, \"verify\" or \"cascade\"".into(),
+                ))
+            }
+        }
+        if let Some(r) = num("max_risk")? {
+            if !(r > 0.0 && r < 1.0) {
+                return Err(bad(
+                    "conductor.max_risk",
+                    "`conductor.max_risk` must be between 0 and 1 (exclusive)".into(),
+                ));
+            }
+            max_risk = r;
+        }
+        match o.get("abstain") {
+            None | Some(Value::Null) => {}
+            Some(Value::Bool(b)) => abstain = *b,
+            Some(_) => return Err(bad("conductor.abstain", "`conductor.abstain` must be true or false".into())),
+        }
+        // Verification knobs without verification would silently do nothing.
+        if strategy.is_none() && (o.contains_key("max_risk") || o.get("abstain") == Some(&Value::Bool(true))) {
+            let k = if o.contains_key("max_risk") { "max_risk" } else { "abstain" };
+            return Err(bad(
+                &format!("conductor.{k}"),
+                format!("`conductor.{k}` needs verification: use model \"auto:verify\" or \"auto:cascade\", or `conductor.verify`"),
+            ));
+        }
     }
-    Ok(if is_auto(model) { Target::Auto { policy, constraints: c } } else { Target::Direct(model.to_string()) })
+    let check = strategy.map(|strategy| Check { strategy, max_risk, abstain });
+    Ok(if is_auto(model) {
+        Target::Auto { policy, constraints: c, check }
+    } else {
+        if check.is_some() && knobs.is_some_and(|k| k.get("verify").is_some_and(|v| v != &Value::Bool(false))) {
+            return Err(bad(
+                "conductor.verify",
+                "verification climbs a ladder of models chosen by the router; use model \"auto\" (a named model is answered as it is)".into(),
+            ));
+        }
+        Target::Direct(model.to_string())
+    })
 }
 
 #[cfg(test)]
@@ -356,7 +414,7 @@ mod tests {
     use super::*;
 
     fn parse(body: &[u8]) -> Result<ChatInput, ApiError> {
-        parse_chat(body, &PolicyConfig::default())
+        parse_chat(body, &Config::default())
     }
 
     fn err(body: &str) -> ApiError {
@@ -415,7 +473,8 @@ mod tests {
             format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]{knobs}}}"#)
         };
         let t = parse(body("auto:cost:0.5", r#","conductor":{"min_quality":0.4}"#).as_bytes()).unwrap().target;
-        let Target::Auto { policy, constraints } = t else { panic!("auto") };
+        let Target::Auto { policy, constraints, check } = t else { panic!("auto") };
+        assert_eq!(check, None, "no verification unless asked");
         assert_eq!(policy, Policy::CostTradeoff { lambda: 0.5 });
         assert_eq!(constraints.min_quality, Some(0.4));
         let t = parse(body("auto", r#","conductor":{"policy":"threshold","tau":0.9}"#).as_bytes()).unwrap().target;
@@ -427,5 +486,32 @@ mod tests {
         assert_eq!(e.param.as_deref(), Some("conductor.lamda"));
         let e = err(&body("auto:fastest", ""));
         assert_eq!(e.param.as_deref(), Some("model"));
+    }
+
+    #[test]
+    fn verification_knobs() {
+        let body = |model: &str, knobs: &str| {
+            format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]{knobs}}}"#)
+        };
+        let check = |b: String| match parse(b.as_bytes()).unwrap().target {
+            Target::Auto { check, .. } => check,
+            Target::Direct(_) => panic!("auto"),
+        };
+        let c = check(body("auto:verify", "")).unwrap();
+        assert_eq!((c.strategy, c.max_risk, c.abstain), (Strategy::Verify, 0.2, false));
+        let c = check(body("auto:cascade", r#","conductor":{"max_risk":0.05,"abstain":true}"#)).unwrap();
+        assert_eq!((c.strategy, c.max_risk, c.abstain), (Strategy::Cascade, 0.05, true));
+        assert_eq!(check(body("auto", r#","conductor":{"verify":"cascade"}"#)).unwrap().strategy, Strategy::Cascade);
+        assert_eq!(check(body("auto:verify", r#","conductor":{"verify":false}"#)), None, "a client may opt out");
+        for (knobs, param) in [
+            (r#","conductor":{"max_risk":1.5}"#, "conductor.max_risk"),
+            (r#","conductor":{"abstain":"yes"}"#, "conductor.abstain"),
+            (r#","conductor":{"verify":"maybe"}"#, "conductor.verify"),
+        ] {
+            assert_eq!(err(&body("auto:verify", knobs)).param.as_deref(), Some(param), "{knobs}");
+        }
+        // Knobs that would do nothing are refused rather than ignored.
+        assert_eq!(err(&body("auto", r#","conductor":{"max_risk":0.1}"#)).param.as_deref(), Some("conductor.max_risk"));
+        assert_eq!(err(&body("m1", r#","conductor":{"verify":true}"#)).param.as_deref(), Some("conductor.verify"));
     }
 }

@@ -8,6 +8,7 @@ use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::reliability::rate::RateLimiter;
 use crate::routing::LiveRouter;
+use conductor_core::verifiers::VerifierSet;
 
 pub struct AppState {
     pub config: Config,
@@ -17,6 +18,8 @@ pub struct AppState {
     pub budgets: Budgets,
     pub books: Books,
     pub metrics: Metrics,
+    /// Answer checkers per model (empty when no records with signals are configured).
+    pub verifiers: VerifierSet,
     /// Ratings per key per minute on `/v1/feedback`.
     pub feedback_limit: RateLimiter,
 }

@@ -11,6 +11,7 @@ use crate::keys::KeyInfo;
 use crate::registry::Served;
 use crate::routing::Plan;
 use crate::state::AppState;
+use crate::verification::Verdict;
 use conductor_providers::Usage;
 use serde_json::json;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Ok,
+    /// Answered "I don't know": no answer could be trusted (checked requests only).
+    Abstained,
     Error,
     ClientDisconnected,
 }
@@ -28,6 +31,7 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
+            Outcome::Abstained => "abstained",
             Outcome::Error => "error",
             Outcome::ClientDisconnected => "client_disconnected",
         }
@@ -54,6 +58,10 @@ pub struct Ticket {
     chosen: Option<Arc<Served>>,
     /// Usage so far (streams count deltas until the upstream reports real numbers).
     usage: Usage,
+    /// What answers that were not kept cost (checked requests pay every attempt).
+    paid_before: f64,
+    /// How the answer was checked, for the response and the books.
+    verification: Option<serde_json::Value>,
     closed: bool,
 }
 
@@ -88,6 +96,8 @@ impl Ticket {
             attempts: Vec::new(),
             chosen: None,
             usage: Usage { prompt_tokens: o.prompt_tokens_estimate, completion_tokens: 0 },
+            paid_before: 0.0,
+            verification: None,
             closed: false,
             state,
         }
@@ -128,7 +138,8 @@ impl Ticket {
     /// needed (the first model, or a pricier fallback). Keys without a budget always pass.
     pub fn reserve_for(&mut self, m: &Served) -> Result<(), ApiError> {
         let max_tokens = self.max_tokens.unwrap_or(m.limits.default_max_tokens) as usize;
-        let need = m.entry.cost_usd(self.prompt_bound, max_tokens);
+        // Answers already paid for stay paid: the next call comes on top.
+        let need = self.paid_before + m.entry.cost_usd(self.prompt_bound, max_tokens);
         let budgets = &self.state.budgets;
         let topped = match self.reservation.take() {
             Some(r) if r.amount() >= need => Ok(Some(r)),
@@ -152,7 +163,36 @@ impl Ticket {
 
     /// Records one model call (or a model skipped).
     pub fn attempt(&mut self, model: &str, outcome: AttemptOutcome, error: Option<String>) {
-        self.attempts.push(Attempt { model: model.to_string(), outcome, error });
+        self.attempts.push(Attempt { model: model.to_string(), outcome, error, verdict: None, cost_usd: None });
+    }
+
+    /// Records a checked answer: the one kept (`Ok`) or one passed over (`Rejected`, paid
+    /// for here: its tokens are counted in the metrics and its cost in the books).
+    pub fn checked(&mut self, m: &Served, outcome: AttemptOutcome, verdict: Verdict, usage: Usage) {
+        let cost = (outcome == AttemptOutcome::Rejected).then(|| {
+            let (pt, ct) = (usage.prompt_tokens, usage.completion_tokens);
+            let cost = m.entry.cost_usd(pt as usize, ct as usize);
+            self.paid_before += cost;
+            self.state.metrics.completion(&m.entry.id, pt, ct, cost, self.started.elapsed().as_secs_f64());
+            cost
+        });
+        self.attempts.push(Attempt {
+            model: m.entry.id.clone(),
+            outcome,
+            error: None,
+            verdict: Some(verdict),
+            cost_usd: cost,
+        });
+    }
+
+    /// How the answer was checked (shown in the response's `conductor` object and booked).
+    pub fn set_verification(&mut self, v: serde_json::Value) {
+        self.verification = Some(v);
+    }
+
+    /// The answer is "I don't know" (set by a checked request that trusted no answer).
+    pub fn abstained(&self) -> bool {
+        self.verification.as_ref().is_some_and(|v| v["abstained"] == true)
     }
 
     /// The model whose answer the client gets.
@@ -177,7 +217,7 @@ impl Ticket {
 
     /// The `conductor` object returned to the client.
     pub fn meta(&self) -> serde_json::Value {
-        json!({
+        let mut meta = json!({
             "decision_id": self.decision_id,
             "model": self.chosen.as_ref().map(|m| m.entry.id.clone()),
             "requested_model": self.requested_model,
@@ -186,7 +226,12 @@ impl Ticket {
             "reason": self.plan.reason,
             "candidates": self.plan.candidates,
             "attempts": self.attempts,
-        })
+        });
+        if let Some(v) = &self.verification {
+            meta["abstained"] = v["abstained"].clone();
+            meta["verification"] = v.clone();
+        }
+        meta
     }
 
     /// [`Ticket::close`], then, for budgeted requests, wait until the row is committed, so
@@ -205,21 +250,25 @@ impl Ticket {
             return;
         }
         self.closed = true;
+        let outcome = if outcome == Outcome::Ok && self.abstained() { Outcome::Abstained } else { outcome };
         let latency = self.started.elapsed().as_secs_f64();
         let (pt, ct) = (self.usage.prompt_tokens as usize, self.usage.completion_tokens as usize);
-        let cost = match (&self.chosen, outcome) {
-            (Some(m), _) => m.entry.cost_usd(pt, ct),
-            // Gone before any model answered: the call may still have cost something.
-            (None, Outcome::ClientDisconnected) => self.reservation.as_ref().map_or(0.0, |r| r.amount()),
-            (None, _) => 0.0,
-        };
+        let cost = self.paid_before
+            + match (&self.chosen, outcome) {
+                (Some(m), _) => m.entry.cost_usd(pt, ct),
+                // Gone before any model answered: the call may still have cost something.
+                (None, Outcome::ClientDisconnected) => {
+                    (self.reservation.as_ref().map_or(0.0, |r| r.amount()) - self.paid_before).max(0.0)
+                }
+                (None, _) => 0.0,
+            };
         let baseline = self.state.registry.largest().map_or(0.0, |m| m.entry.cost_usd(pt, ct));
         if let Some(r) = self.reservation.take() {
             self.state.budgets.settle(r, cost);
         }
         let model_id = self.chosen.as_ref().map(|m| m.entry.id.clone());
-        if let (Some(m), Outcome::Ok) = (&model_id, outcome) {
-            self.state.metrics.completion(m, pt as u64, ct as u64, cost, latency);
+        if let (Some(m), Outcome::Ok | Outcome::Abstained) = (&model_id, outcome) {
+            self.state.metrics.completion(m, pt as u64, ct as u64, cost - self.paid_before, latency);
         }
         self.state.books.record(DecisionRow {
             id: self.decision_id.clone(),
@@ -240,6 +289,7 @@ impl Ticket {
             stream: self.stream,
             outcome: outcome.as_str().to_string(),
             error,
+            verification: self.verification.take(),
         });
     }
 }

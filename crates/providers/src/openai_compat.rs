@@ -45,6 +45,14 @@ impl OpenAiCompatProvider {
             b.insert("model".into(), serde_json::json!(req.model));
             b.remove("stream");
             b.remove("stream_options");
+            // The gateway asks for log-probabilities to check an answer the client did not
+            // ask them for.
+            if let Some(k) = req.extras.logprobs {
+                if b.get("logprobs") != Some(&serde_json::json!(true)) {
+                    b.insert("logprobs".into(), serde_json::json!(true));
+                    b.insert("top_logprobs".into(), serde_json::json!(k));
+                }
+            }
             if stream {
                 b.insert("stream".into(), serde_json::json!(true));
                 b.insert("stream_options".into(), serde_json::json!({"include_usage": true}));

@@ -111,6 +111,17 @@ pub fn logs(books: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The project's Python with the official `openai` package (made by `scripts/setup.sh`).
+pub fn python() -> PathBuf {
+    let p = workspace_root().join(".venv/bin/python");
+    assert!(
+        p.is_file(),
+        "{} missing: run `bash scripts/setup.sh` (creates .venv with the openai package)",
+        p.display()
+    );
+    p
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
 }
@@ -157,6 +168,8 @@ impl Upstream {
 ///
 /// Behaviours: `ok` (valid completion, 10+10 tokens; SSE when `"stream":true`), `solver`
 /// (answers "#### 42", not streamed), `flaky` (like solver, but every other call is a 429),
+/// `sure` / `unsure` (answer "#### 42" / "#### 41" whole, with 20 tokens at p = 0.95 / 0.3
+/// when log-probabilities are asked for), `mute` (like sure, never with log-probabilities),
 /// `grader` (a judge: "yes" when the answer to grade contains the reference answer, else "no"),
 /// `slow` (like ok, after 300 ms; streams send one chunk per 100 ms), `hang` (never
 /// answers), `400`, `500`, `429` (Retry-After: 0), `garbage` (200 with invalid JSON), `reset`
@@ -269,6 +282,18 @@ async fn serve_conn(mut sock: TcpStream, up: Arc<Upstream>) -> std::io::Result<(
                     }
                     sock.write_all(json("200 OK", "", &answer.to_string()).as_bytes()).await?;
                 }
+            }
+            // Scripted confidence: what an answer checker reads.
+            "sure" | "unsure" | "mute" => {
+                let (text, p) = if behaviour == "unsure" { ("#### 41", 0.3f32) } else { ("#### 42", 0.95) };
+                let mut answer: serde_json::Value = serde_json::from_str(&completion_saying("fake", text)).unwrap();
+                if body.contains("\"logprobs\":true") && behaviour != "mute" {
+                    let tokens: Vec<serde_json::Value> = (0..20)
+                        .map(|_| serde_json::json!({"token": "t", "logprob": p.ln(), "top_logprobs": []}))
+                        .collect();
+                    answer["choices"][0]["logprobs"] = serde_json::json!({ "content": tokens });
+                }
+                sock.write_all(json("200 OK", "", &answer.to_string()).as_bytes()).await?;
             }
             // A judge that checks whether the graded answer contains the reference.
             "grader" => {

@@ -43,7 +43,7 @@ async fn handle(state: Arc<AppState>, headers: HeaderMap, body: Body) -> Result<
     let auth = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     let key = state.keys.authenticate(auth).map_err(|e| (e, None))?;
     let body = read_body(&state, body).await.map_err(|e| (e, None))?;
-    let input = parse_chat(&body, &state.config.policy).map_err(|e| (e, None))?;
+    let input = parse_chat(&body, &state.config).map_err(|e| (e, None))?;
     let prompt_estimate = estimate_tokens(&input.all_text());
     let routing_text = input.routing_text();
     let req = RoutingRequest {
@@ -65,7 +65,12 @@ async fn handle(state: Arc<AppState>, headers: HeaderMap, body: Body) -> Result<
     };
     let mut ticket = Ticket::open(state.clone(), opening, plan);
     let decision_id = ticket.decision_id().to_string();
-    let answer = match dispatch::run(&mut ticket, &input.request, input.stream).await {
+    let dispatched = match ticket.plan().check {
+        Some(check) => dispatch::run_checked(&mut ticket, &input.request, check, input.stream).await,
+        None => dispatch::run(&mut ticket, &input.request, input.stream).await,
+    };
+    let abstained = ticket.abstained();
+    let answer = match dispatched {
         Ok(a) => a,
         Err(e) => {
             ticket.close(Outcome::Error, Some(e.message.clone()));
@@ -82,6 +87,9 @@ async fn handle(state: Arc<AppState>, headers: HeaderMap, body: Body) -> Result<
         Answer::Whole(r) => whole(ticket, r).await,
     };
     conductor_headers(&mut resp, &decision_id, Some(&model));
+    if abstained {
+        resp.headers_mut().insert("x-conductor-abstained", axum::http::HeaderValue::from_static("1"));
+    }
     Ok(resp)
 }
 

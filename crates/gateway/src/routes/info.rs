@@ -14,7 +14,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 /// Routing pseudo-models listed next to the real ones.
-const AUTO_MODELS: [&str; 4] = ["auto", "auto:quality", "auto:cost", "auto:threshold"];
+const AUTO_MODELS: [&str; 6] = ["auto", "auto:quality", "auto:cost", "auto:threshold", "auto:verify", "auto:cascade"];
 
 fn auth(headers: &HeaderMap) -> Option<&str> {
     headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())

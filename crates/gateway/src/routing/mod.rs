@@ -10,6 +10,7 @@ pub use live::{LiveRouter, RoutingError};
 use crate::error::ApiError;
 use crate::keys::KeyInfo;
 use crate::registry::{Registry, Served};
+use crate::verification::{Check, Strategy};
 use axum::http::StatusCode;
 use conductor_core::policy::{decide, Constraints, Policy};
 use conductor_core::router::Prediction;
@@ -19,8 +20,9 @@ use std::sync::Arc;
 /// Where the client asked a request to go (parsed once, at the edge: see `request.rs`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
-    /// Let the router choose under this policy and these limits.
-    Auto { policy: Policy, constraints: Constraints },
+    /// Let the router choose under this policy and these limits; with a check, the answer
+    /// is verified and escalated up the ladder of cheaper-to-dearer models when doubtful.
+    Auto { policy: Policy, constraints: Constraints, check: Option<Check> },
     /// This model id, as the client named it.
     Direct(String),
 }
@@ -72,6 +74,8 @@ pub struct Plan {
     pub ranked: Vec<String>,
     /// Every served candidate's prediction (empty for a direct request).
     pub candidates: Vec<Prediction>,
+    /// Verify each answer before accepting it; `ranked` is then the ladder, cheapest first.
+    pub check: Option<Check>,
 }
 
 fn policy_name(p: &Policy) -> String {
@@ -85,9 +89,21 @@ fn policy_name(p: &Policy) -> String {
 /// Decides which models to try for a request.
 pub async fn plan(registry: &Registry, router: &LiveRouter, req: RoutingRequest<'_>) -> Result<Plan, ApiError> {
     let key = req.key;
-    let (policy, constraints) = match req.target {
+    let (policy, constraints, check) = match req.target {
         Target::Direct(model) => return direct(registry, key, model, req.requires),
-        Target::Auto { policy, constraints } => (policy, constraints),
+        Target::Auto { policy, constraints, check } => (policy, constraints, check),
+    };
+    // A cascade starts at the cheapest model predicted adequate: the threshold policy.
+    let cascade;
+    let policy = match check {
+        Some(Check { strategy: Strategy::Cascade, .. }) => {
+            cascade = match policy {
+                Policy::Threshold { .. } => policy.clone(),
+                _ => Policy::Threshold { tau: conductor_core::policy::DEFAULT_TAU },
+            };
+            &cascade
+        }
+        _ => policy,
     };
     // Only models served here (an artifact may know more) and allowed for this key.
     let permitted: Vec<&Arc<Served>> = registry
@@ -131,13 +147,35 @@ pub async fn plan(registry: &Registry, router: &LiveRouter, req: RoutingRequest<
             d.reason,
         ));
     };
-    // The chosen model goes first even when min_quality skipped the policy's top pick.
-    let mut ranked = d.ranked;
-    ranked.retain(|m| *m != chosen);
-    ranked.insert(0, chosen);
+    let ranked = match check {
+        // Checked answers climb a ladder: from the chosen model to every dearer one.
+        Some(_) => ladder(&preds, &d.ranked, &chosen),
+        None => {
+            // The chosen model goes first even when min_quality skipped the policy's top pick.
+            let mut ranked = d.ranked;
+            ranked.retain(|m| *m != chosen);
+            ranked.insert(0, chosen);
+            ranked
+        }
+    };
+    let name = match check {
+        Some(c) => format!("{}+{}", c.strategy.as_str(), policy_name(policy)),
+        None => policy_name(policy),
+    };
     // Candidates are what this gateway serves (an artifact may know more models).
     let candidates = preds.into_iter().filter(|p| registry.get(&p.model).is_some()).collect();
-    Ok(Plan { mode: Mode::Auto, policy: policy_name(policy), reason: d.reason, ranked, candidates })
+    Ok(Plan { mode: Mode::Auto, policy: name, reason: d.reason, ranked, candidates, check: *check })
+}
+
+/// The models a checked request may climb: those the policy ranked, cheapest first by
+/// estimated cost, from the chosen one up (cheaper ones are not tried: the router did
+/// not expect them to do).
+fn ladder(preds: &[Prediction], ranked: &[String], chosen: &str) -> Vec<String> {
+    let cost = |m: &str| preds.iter().find(|p| p.model == m).map_or(f64::INFINITY, |p| p.est_cost_usd);
+    let mut by_cost: Vec<String> = ranked.to_vec();
+    by_cost.sort_by(|a, b| cost(a).total_cmp(&cost(b)).then_with(|| a.cmp(b)));
+    let start = by_cost.iter().position(|m| m == chosen).unwrap_or(0);
+    by_cost.split_off(start)
 }
 
 fn direct(registry: &Registry, key: &KeyInfo, model: &str, requires: &[Requirement]) -> Result<Plan, ApiError> {
@@ -167,5 +205,6 @@ fn direct(registry: &Registry, key: &KeyInfo, model: &str, requires: &[Requireme
         reason: "model requested by the client".into(),
         ranked: vec![model.to_string()],
         candidates: Vec::new(),
+        check: None,
     })
 }

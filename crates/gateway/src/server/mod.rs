@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use axum::Router as HttpRouter;
 use conductor_core::embedder::TextEmbedder;
 use conductor_core::router::Router;
+use conductor_core::verifiers::VerifierSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -87,6 +88,52 @@ fn onboard_configured(
     Ok(())
 }
 
+/// The library's own answers with signals, shipped with the installation.
+pub const DEFAULT_VERIFY_RECORDS: &str = "records/local_signals.jsonl";
+
+/// Fits the answer checkers from `verify.records` (default: the library's own records
+/// when the library is served) and says which served models can be checked. Verification
+/// as the default strategy with no model that can be checked is a start-up error, not a
+/// silent no-op.
+fn fit_verifiers(config: &Config, registry: &Registry) -> anyhow::Result<VerifierSet> {
+    let v = &config.verify;
+    let shipped = conductor_core::install::shipped(DEFAULT_VERIFY_RECORDS);
+    let path = match &v.records {
+        Some(p) => Some(p.clone()),
+        None => (config.local.enabled && shipped.is_file()).then_some(shipped),
+    };
+    let set = match &path {
+        Some(p) => {
+            let records = conductor_core::records::read_jsonl(p).with_context(|| {
+                format!("answer records for verification (config key `verify.records`): {}", p.display())
+            })?;
+            VerifierSet::fit(&records, 0)
+        }
+        None => VerifierSet::default(),
+    };
+    let served: Vec<&str> = registry.all().iter().map(|m| m.entry.id.as_str()).collect();
+    let checkable: Vec<&str> = served.iter().copied().filter(|m| set.get(m).is_some()).collect();
+    for (m, why) in set.missing().filter(|(m, _)| served.contains(m)) {
+        tracing::info!(model = %m, "answers of this model cannot be checked: {why}; checked requests escalate past it");
+    }
+    for m in served.iter().filter(|m| set.get(m).is_none() && set.missing().all(|(x, _)| x != **m)) {
+        tracing::info!(model = %m, "no recorded answers for this model: checked requests escalate past it");
+    }
+    if v.strategy != "none" && checkable.is_empty() {
+        anyhow::bail!(
+            "config key `verify.strategy` is \"{}\" but no served model has a verifier: `verify.records` must name \
+             recorded answers with signals (token log-probabilities) for at least one of {} — collect them with \
+             `conductor collect`",
+            v.strategy,
+            served.join(", ")
+        );
+    }
+    if !checkable.is_empty() {
+        tracing::info!(models = %checkable.join(", "), "answer checking available (auto:verify, auto:cascade)");
+    }
+    Ok(set)
+}
+
 /// Builds everything `serve` needs. Returns the state and the books writer to join
 /// after shutdown.
 pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::BooksWriter)> {
@@ -148,7 +195,9 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
     }
     tracing::info!(replayed, "feedback replayed into the router");
     let budgets = Budgets::new(&config.keys, |k, since| reader.spent_since(k, since));
+    let verifiers = fit_verifiers(&config, &registry)?;
     let state = AppState {
+        verifiers,
         keys: KeyStore::from_config(&config.keys),
         registry,
         router: live,
