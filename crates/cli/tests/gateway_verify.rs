@@ -190,7 +190,8 @@ fn verification_as_default_without_any_verifier_is_a_start_up_error() {
     let empty = dir.path().join("none.jsonl");
     std::fs::write(&empty, "").unwrap();
     let cfg = format!(
-        "[local]\nenabled = false\n[verify]\nstrategy = \"verify\"\nrecords = \"{}\"\n\n[[models]]\nid = \"m\"\nprovider = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nupstream_model = \"m\"\ninput_usd_per_mtok = 1.0\noutput_usd_per_mtok = 1.0\ntier = \"small\"\n",
+        "[local]\nenabled = false\n[books]\npath = \"{}\"\n[verify]\nstrategy = \"verify\"\nrecords = \"{}\"\n\n[[models]]\nid = \"m\"\nprovider = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nupstream_model = \"m\"\ninput_usd_per_mtok = 1.0\noutput_usd_per_mtok = 1.0\ntier = \"small\"\n",
+        dir.path().join("books.sqlite").display(),
         empty.display()
     );
     let path = dir.path().join("c.toml");
