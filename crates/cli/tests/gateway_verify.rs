@@ -120,6 +120,36 @@ async fn a_doubtful_answer_escalates_and_every_attempt_is_paid() {
     assert!(checked["cost_usd"].as_f64().unwrap() > paid, "{checked}");
     assert_eq!(checked["attempts"][1]["verdict"]["accepted"], true, "{checked}");
     assert_eq!(checked["outcome"], "ok");
+    assert!(logs(&books, &["recent"]).contains("ok·verified"));
+    // Both verified answers replaced a rejected one: distillation data.
+    let rows: Vec<Value> =
+        logs(&books, &["export", "--distill"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["messages"][0]["content"], "What is 6 times 7?");
+    assert_eq!(rows[0]["messages"][1], serde_json::json!({"role": "assistant", "content": "#### 42"}));
+    assert_eq!(rows[0]["metadata"]["replaces"], serde_json::json!(["small"]));
+    assert_eq!(rows[0]["metadata"]["model"], "large");
+    assert!(rows[0]["metadata"]["confidence"].as_f64().unwrap() > 0.5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn distillation_never_exports_a_key_that_opted_out_of_logging() {
+    let up = start_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let recs = records(dir.path(), &["small", "large"]);
+    let keys = "\n[[keys]]\nid = \"private\"\nkey = \"sk-private\"\nlog_prompts = false\n\n[[keys]]\nid = \"open\"\nkey = \"sk-open\"\n";
+    let s = Server::start(&(config(&up, "unsure", "sure", &recs) + keys));
+    for key in ["sk-private", "sk-open"] {
+        let mut body = chat_body("auto:cascade", &format!("secret of {key}"), false);
+        body["conductor"] = serde_json::json!({"tau": 0.01});
+        let r = client().post(s.url("/v1/chat/completions")).bearer_auth(key).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let books = s.books();
+    let _dir = s.stop();
+    let out = logs(&books, &["export", "--distill"]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("secret of sk-open") && !out.contains("sk-private"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

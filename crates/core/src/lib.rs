@@ -9,6 +9,7 @@
 pub mod calibration;
 pub mod catalog;
 pub mod dataset;
+pub mod distill;
 pub mod embedder;
 pub mod features;
 pub mod install;

@@ -8,6 +8,7 @@
 //! row (via [`Books::flush`]), so a crash cannot forget spend. Because the queue is FIFO, a decision answered to a client is always
 //! written before any feedback about it.
 
+use conductor_core::distill::{DistillMeta, DistillRow};
 use conductor_core::router::Prediction;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -421,6 +422,48 @@ impl Reader {
             })
             .map_err(db)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db)
+    }
+
+    /// Distillation rows (see `conductor_core::distill`): checked requests since `since_ms`
+    /// whose accepted answer came after a cheaper model's answer was rejected, with prompt
+    /// and answer kept (a key that opted out of logging never has them).
+    pub fn distill(&self, since_ms: i64) -> Result<Vec<DistillRow>, BooksError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, prompt, chosen_model, attempts, verification FROM decisions
+                 WHERE verification IS NOT NULL AND prompt IS NOT NULL AND ts_ms >= ?1 ORDER BY ts_ms, rowid",
+            )
+            .map_err(db)?;
+        let rows = st
+            .query_map([since_ms], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })
+            .map_err(db)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, prompt, model, attempts, verification) = row.map_err(db)?;
+            let v: serde_json::Value = serde_json::from_str(&verification).unwrap_or_default();
+            let attempts: Vec<Attempt> = serde_json::from_str(&attempts).unwrap_or_default();
+            let replaces: Vec<String> =
+                attempts.iter().filter(|a| a.outcome == AttemptOutcome::Rejected).map(|a| a.model.clone()).collect();
+            let (Some(answer), Some(model), true) = (v["answer"].as_str(), model, v["verified"] == true) else {
+                continue;
+            };
+            if replaces.is_empty() {
+                continue;
+            }
+            let confidence = v["confidence"].as_f64().unwrap_or(0.0);
+            let meta = DistillMeta { source: "books", id, model, confidence, replaces };
+            out.push(DistillRow::new(&prompt, answer, meta));
+        }
+        Ok(out)
     }
 
     pub fn feedback_count(&self) -> Result<u64, BooksError> {

@@ -154,6 +154,7 @@ mod tests {
             budget_usd: Some(budget),
             budget_period: Period::Day,
             admin: false,
+            log_prompts: true,
         }
     }
 

@@ -426,6 +426,14 @@ pub struct KeyConfig {
     /// May read `/metrics` and the full `/healthz` (operators, not applications).
     #[serde(default)]
     pub admin: bool,
+    /// Keep this key's prompts and answers in the books (with `books.log_prompts`). Off:
+    /// its requests are booked without text, so nothing of theirs is ever exported.
+    #[serde(default = "yes")]
+    pub log_prompts: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl KeyConfig {

@@ -278,7 +278,7 @@ pub async fn run_checked(
         return Err(last_err.unwrap_or_else(|| ApiError::internal("no model to try")));
     };
     let abstained = !verdict.accepted && check.abstain;
-    ticket.set_verification(serde_json::json!({
+    let mut verification = serde_json::json!({
         "strategy": check.strategy.as_str(),
         "max_risk": check.max_risk,
         "delta": delta,
@@ -288,7 +288,13 @@ pub async fn run_checked(
         "confidence": verdict.confidence,
         "tau": verdict.tau,
         "reason": verdict.reason,
-    }));
+    });
+    // A verified answer is what distillation data is made of (`conductor logs export
+    // --distill`); kept only where the prompt may be.
+    if verdict.accepted && ticket.logs_text() {
+        verification["answer"] = serde_json::json!(r.text);
+    }
+    ticket.set_verification(verification);
     ticket.checked(&m, AttemptOutcome::Ok, verdict, r.usage);
     ticket.answered_by(m.clone());
     if abstained {

@@ -17,6 +17,8 @@ pub struct KeyInfo {
     pub allowed_models: Option<HashSet<String>>,
     /// May read operator endpoints (`/metrics`, full `/healthz`).
     pub admin: bool,
+    /// Its prompts and answers may be kept in the books.
+    pub log_prompts: bool,
 }
 
 impl KeyInfo {
@@ -43,7 +45,10 @@ impl KeyStore {
             // Validation refused empty secrets; skip defensively rather than accept "".
             let Some(hash) = k.secret_hash() else { continue };
             let allowed = (!k.allowed_models.is_empty()).then(|| k.allowed_models.iter().cloned().collect());
-            by_hash.insert(hash, KeyInfo { id: k.id.clone(), allowed_models: allowed, admin: k.admin });
+            by_hash.insert(
+                hash,
+                KeyInfo { id: k.id.clone(), allowed_models: allowed, admin: k.admin, log_prompts: k.log_prompts },
+            );
         }
         KeyStore { by_hash }
     }
@@ -57,7 +62,7 @@ impl KeyStore {
     /// [`ANONYMOUS`] (an admin: there is nobody to protect the operator pages from).
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<KeyInfo, ApiError> {
         if self.is_open() {
-            return Ok(KeyInfo { id: ANONYMOUS.into(), allowed_models: None, admin: true });
+            return Ok(KeyInfo { id: ANONYMOUS.into(), allowed_models: None, admin: true, log_prompts: true });
         }
         let h = authorization.unwrap_or("").trim();
         let key = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")).unwrap_or(h).trim();
@@ -96,6 +101,7 @@ mod tests {
             budget_usd: None,
             budget_period: Default::default(),
             admin,
+            log_prompts: true,
         }
     }
 

@@ -79,7 +79,7 @@ pub struct Opening<'a> {
 
 impl Ticket {
     pub fn open(state: Arc<AppState>, o: Opening<'_>, plan: Plan) -> Ticket {
-        let prompt = state.config.books.log_prompts.then(|| o.routing_text.to_string());
+        let prompt = (state.config.books.log_prompts && o.key.log_prompts).then(|| o.routing_text.to_string());
         Ticket {
             decision_id: uuid::Uuid::new_v4().simple().to_string(),
             key_id: o.key.id.clone(),
@@ -188,6 +188,11 @@ impl Ticket {
     /// How the answer was checked (shown in the response's `conductor` object and booked).
     pub fn set_verification(&mut self, v: serde_json::Value) {
         self.verification = Some(v);
+    }
+
+    /// Whether this request's text may be kept in the books (config and key allow it).
+    pub fn logs_text(&self) -> bool {
+        self.prompt.is_some()
     }
 
     /// The answer is "I don't know" (set by a checked request that trusted no answer).

@@ -39,11 +39,20 @@ pub enum LogsCommand {
     /// For requests the router decided (`auto`): actual spend versus the same tokens at the
     /// largest model's price.
     Savings,
-    /// Feedback joined with its decisions, as records JSONL for retraining.
+    /// Feedback joined with its decisions, as records JSONL for retraining; with
+    /// --distill, chat fine-tuning JSONL of verified answers that replaced a smaller
+    /// model's failed or untrusted one.
     Export {
         /// Output file (default: stdout).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Distillation data instead of feedback records (see `conductor_core::distill`).
+        #[arg(long)]
+        distill: bool,
+        /// With --distill: read collected records (`conductor collect`) instead of the
+        /// books — a prompt some model failed, answered by a dearer model that got it right.
+        #[arg(long, requires = "distill")]
+        records: Option<PathBuf>,
     },
 }
 
@@ -54,6 +63,10 @@ pub enum By {
 }
 
 pub fn run(args: LogsArgs) -> anyhow::Result<()> {
+    if let LogsCommand::Export { out, distill: true, records: Some(records) } = &args.command {
+        let rows = conductor_core::distill::from_records(&conductor_core::records::read_jsonl(records)?);
+        return write_all(out.as_deref(), &rows, "distillation rows");
+    }
     if !args.books.is_file() {
         anyhow::bail!("no books at {} (start `conductor serve` first, or pass --books)", args.books.display());
     }
@@ -86,7 +99,7 @@ pub fn run(args: LogsArgs) -> anyhow::Result<()> {
                     d.key_id,
                     d.requested_model,
                     d.chosen_model.as_deref().unwrap_or("-"),
-                    d.outcome,
+                    outcome(&d),
                     format!("{}+{}", d.prompt_tokens, d.completion_tokens),
                     d.cost_usd,
                     d.latency_ms,
@@ -124,7 +137,10 @@ pub fn run(args: LogsArgs) -> anyhow::Result<()> {
             writeln!(out, "always-largest-model cost:   ${baseline:.6}")?;
             writeln!(out, "saved:                       ${saved:.6} ({pct:.1}%)")?;
         }
-        LogsCommand::Export { out: path } => {
+        LogsCommand::Export { out: path, distill: true, .. } => {
+            write_all(path.as_deref(), &r.distill(since)?, "distillation rows")?;
+        }
+        LogsCommand::Export { out: path, .. } => {
             let mut w = match &path {
                 Some(p) => Appender::create(p)?,
                 None => Appender::stdout(),
@@ -153,4 +169,30 @@ pub fn run(args: LogsArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes JSONL rows to `path` (or stdout), saying how many when writing a file.
+fn write_all<T: serde::Serialize>(path: Option<&std::path::Path>, rows: &[T], what: &str) -> anyhow::Result<()> {
+    let mut w = match path {
+        Some(p) => Appender::create(p)?,
+        None => Appender::stdout(),
+    };
+    for r in rows {
+        w.push(r)?;
+    }
+    w.finish()?;
+    if path.is_some() {
+        eprintln!("exported {} {what}", rows.len());
+    }
+    Ok(())
+}
+
+/// The outcome, with whether a checked answer was verified (`ok·verified`).
+fn outcome(d: &conductor_gateway::books::DecisionRow) -> String {
+    match &d.verification {
+        Some(v) if d.outcome == "ok" => {
+            format!("ok·{}", if v["verified"] == true { "verified" } else { "unverified" })
+        }
+        _ => d.outcome.clone(),
+    }
 }

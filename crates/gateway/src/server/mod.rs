@@ -128,8 +128,21 @@ fn fit_verifiers(config: &Config, registry: &Registry) -> anyhow::Result<Verifie
             served.join(", ")
         );
     }
-    if !checkable.is_empty() {
-        tracing::info!(models = %checkable.join(", "), "answer checking available (auto:verify, auto:cascade)");
+    for m in &checkable {
+        let Some(ver) = set.get(m) else { continue };
+        let (train, val) = ver.answers();
+        match ver.threshold(v.max_risk, v.delta) {
+            Some(t) => tracing::info!(
+                model = %m, train, val,
+                "answer checking: at max_risk {} its answers are accepted from confidence {:.3} ({:.0}% of validation answers, {:.1}% of those wrong)",
+                v.max_risk, t.tau, 100.0 * t.coverage, 100.0 * t.risk
+            ),
+            None => tracing::info!(
+                model = %m, train, val,
+                "answer checking: no threshold keeps this model's error within max_risk {}; its answers escalate",
+                v.max_risk
+            ),
+        }
     }
     Ok(set)
 }
