@@ -310,6 +310,15 @@ fn verify_reads_answer_signals_and_keeps_its_promises_on_held_out_prompts() {
     assert!(cascade["share_largest"].as_f64().unwrap() <= 0.6, "{cascade}");
     let mixtral = &report["auroc"].as_array().unwrap()[0];
     assert!(mixtral["answer_level"].as_f64().unwrap() > 0.95, "{mixtral}");
+    // Risk–coverage: ranked by the answer, the most confident half of Mixtral's answers are
+    // right; the curves are drawn.
+    let rc = &report["risk_coverage"].as_array().unwrap()[0];
+    let curve = rc["answer_level"].as_array().unwrap();
+    let half = &curve[curve.len() / 2 - 1];
+    assert!(half[1].as_f64().unwrap() < 0.05, "{half}");
+    for f in ["risk_coverage.svg", "risk_coverage.png", "cost_quality.svg", "cost_quality.png"] {
+        assert!(std::fs::metadata(out.join(f)).unwrap().len() > 1000, "{f}");
+    }
     // Records without signals (the RouteLLM release) cannot be verified: the error says why.
     let bare = write(
         dir.path(),

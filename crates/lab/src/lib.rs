@@ -13,3 +13,4 @@ pub mod progress;
 pub mod report;
 pub mod table;
 pub mod verify;
+pub mod verify_plot;

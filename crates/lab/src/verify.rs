@@ -11,6 +11,7 @@ use conductor_core::catalog::Catalog;
 use conductor_core::dataset::Dataset;
 use conductor_core::embedder::TextEmbedder;
 use conductor_core::features::{EmbeddingCache, FeatureKind};
+use conductor_core::metrics;
 use conductor_core::policy::{decide, Constraints, Policy, DEFAULT_LAMBDA};
 use conductor_core::predictors::PredictorKind;
 use conductor_core::records::Record;
@@ -68,6 +69,17 @@ pub struct AurocRow {
     pub answer_level: f64,
 }
 
+/// Risk (error among answers kept) against coverage (share kept) when answers are kept in
+/// order of confidence, for one model on the held-out prompts.
+#[derive(Debug, Clone, Serialize)]
+pub struct RiskCoverage {
+    pub model: String,
+    /// (coverage, risk), ranking by the prompt-only router's predicted success.
+    pub prompt_only: Vec<(f64, f64)>,
+    /// The same, ranking by the answer-level confidence.
+    pub answer_level: Vec<(f64, f64)>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     pub dataset: String,
@@ -78,6 +90,7 @@ pub struct VerifyReport {
     pub ladder: Vec<String>,
     pub policies: Vec<PolicyRow>,
     pub auroc: Vec<AurocRow>,
+    pub risk_coverage: Vec<RiskCoverage>,
 }
 
 /// One prompt as the policies see it: every model's answer (as an attempt), the prompt-only
@@ -155,7 +168,15 @@ pub fn evaluate(
     let mut ladder: Vec<usize> = (0..m).collect();
     ladder.sort_by(|&a, &b| mean_cost[a].total_cmp(&mean_cost[b]));
     let largest = ladder[m - 1];
-    let names = ["largest alone", "router (prompt only)", "verify", "cascade", "largest + abstain", "verify + abstain"];
+    let names = [
+        "largest alone",
+        "router (prompt only)",
+        "verify",
+        "cascade",
+        "largest + abstain",
+        "verify + abstain",
+        "cascade from the cheapest checked model",
+    ];
     let mut tallies: Vec<Tally> = names.iter().map(|_| Tally::default()).collect();
     let (mut prompt_p, mut answer_p, mut truth) = (vec![Vec::new(); m], vec![Vec::new(); m], vec![Vec::new(); m]);
 
@@ -198,6 +219,10 @@ pub fn evaluate(
         let verify_start = |c: &Case| pos(c.chosen);
         // Cascade: the cheapest model the prompt-only router finds adequate (p ≥ ½).
         let cascade_start = |c: &Case| ladder.iter().position(|&j| c.prompt_p[j] >= 0.5).unwrap_or(m - 1);
+        // Whatever the prompt: the cheapest model whose answers can be checked (one never
+        // right in training has no answer model and is skipped).
+        let first_checked = ladder.iter().position(|&j| models[j].is_some()).unwrap_or(m - 1);
+        let cheapest_start = |_: &Case| first_checked;
         // τ_accept: the highest threshold that keeps "reaches the largest" within β. A prompt
         // reaches it when every rung below the largest on its path is below τ.
         let accept_tau = |start: &dyn Fn(&Case) -> usize| {
@@ -221,6 +246,7 @@ pub fn evaluate(
         for (t, start, tau) in [
             (2usize, &verify_start as &dyn Fn(&_) -> usize, verify_tau),
             (3, &cascade_start, accept_tau(&cascade_start)),
+            (6, &cheapest_start, accept_tau(&cheapest_start)),
         ] {
             // No promise possible: accept every first answer (nothing escalates).
             let out = run(&test_cases, start, tau.unwrap_or(never), never);
@@ -265,6 +291,14 @@ pub fn evaluate(
             answer_level: auroc(&answer_p[j], &truth[j]),
         })
         .collect();
+    let risk_coverage = (0..m)
+        .filter(|&j| truth[j].iter().any(|y| *y >= 0.5))
+        .map(|j| RiskCoverage {
+            model: catalog.models[j].id.clone(),
+            prompt_only: metrics::risk_coverage(&prompt_p[j], &truth[j]).0,
+            answer_level: metrics::risk_coverage(&answer_p[j], &truth[j]).0,
+        })
+        .collect();
     let mut datasets: Vec<&str> = data.rows.iter().map(|r| r.dataset.as_str()).collect();
     datasets.sort_unstable();
     datasets.dedup();
@@ -279,6 +313,7 @@ pub fn evaluate(
         ladder: ladder.iter().map(|&j| catalog.models[j].id.clone()).collect(),
         policies,
         auroc,
+        risk_coverage,
     })
 }
 

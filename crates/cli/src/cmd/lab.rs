@@ -557,6 +557,9 @@ fn run_verify(a: VerifyArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.out)?;
     std::fs::write(a.out.join("verify.md"), &md)?;
     std::fs::write(a.out.join("verify.json"), serde_json::to_string_pretty(&r)?)?;
+    for p in conductor_lab::verify_plot::draw_all(&r, &a.out)? {
+        println!("written {}", p.display());
+    }
     println!("written {}", a.out.join("verify.md").display());
     Ok(())
 }
