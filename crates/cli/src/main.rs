@@ -35,6 +35,9 @@ enum Command {
     /// Run library models on benchmark prompts (GSM8K, HumanEval), score the answers, append records.
     #[cfg(feature = "local")]
     Collect(cmd::collect::CollectArgs),
+    /// Add answer signals to collected records: a judge model's P("yes"), code answers run on their docstring examples.
+    #[cfg(feature = "local")]
+    Signals(cmd::signals::SignalsArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -67,6 +70,8 @@ fn main() -> std::process::ExitCode {
         Command::Embed(a) => cmd::local::embed(a),
         #[cfg(feature = "local")]
         Command::Collect(a) => cmd::collect::run(a),
+        #[cfg(feature = "local")]
+        Command::Signals(a) => cmd::signals::run(a),
         Command::Bench(c) => cmd::bench::run(c),
         Command::Lab(c) => cmd::lab::run(c),
         Command::Route(a) => cmd::route::run(a),

@@ -38,6 +38,14 @@ pub struct Record {
     /// return `logprobs`; never Anthropic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signals: Option<crate::signals::AnswerSignals>,
+    /// A judge model's P("yes") that the answer is correct, from its first token's
+    /// log-probabilities (`conductor signals --judge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_p_yes: Option<f64>,
+    /// Code answers: 1 if the answer passes every `>>>` example of the prompt's docstring,
+    /// else 0 (`conductor signals --examples`; none when the prompt has no examples).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub examples_pass: Option<f64>,
 }
 
 /// Why a records file could not be read; carries the file and 1-based line number.

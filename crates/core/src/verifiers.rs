@@ -7,7 +7,7 @@
 use crate::records::Record;
 use crate::risk::{selective_threshold, Threshold};
 use crate::split;
-use crate::verify::{answer_features, AnswerModel};
+use crate::verify::{answer_features, AnswerModel, SignalSet};
 use std::collections::BTreeMap;
 
 /// Share of each model's prompts kept for calibration and thresholds.
@@ -16,7 +16,7 @@ pub const VAL_FRAC: f64 = 0.3;
 pub const MIN_VAL: usize = 10;
 
 /// One recorded answer: (prompt id, answer features, score).
-type Answer<'a> = (&'a str, [f32; 5], f64);
+type Answer<'a> = (&'a str, Vec<f32>, f64);
 
 /// One model's checker.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ pub struct Verifier {
 impl Verifier {
     /// Calibrated P(correct) of an answer with these features (see
     /// [`crate::verify::signal_features`]).
-    pub fn confidence(&self, x: &[f32; 5]) -> f64 {
+    pub fn confidence(&self, x: &[f32]) -> f64 {
         self.model.confidence(x)
     }
 
@@ -61,7 +61,8 @@ impl VerifierSet {
         let mut per_model: BTreeMap<&str, Vec<Answer>> = BTreeMap::new();
         for r in records {
             let answers = per_model.entry(r.model.as_str()).or_default();
-            if let Some(x) = answer_features(r) {
+            // A server checks answers by what it can compute for each: token probabilities.
+            if let Some(x) = answer_features(r, SignalSet::default()) {
                 answers.push((r.prompt_id.as_str(), x, r.score));
             }
         }
@@ -103,7 +104,8 @@ fn fit_one(answers: &[Answer], seed: u64) -> Result<Verifier, String> {
     if s.val.len() < MIN_VAL {
         return Err(format!("{} answers with signals: too few to set a threshold on", answers.len()));
     }
-    let pick = |idx: &[usize]| -> Vec<([f32; 5], f64)> { idx.iter().map(|&i| (answers[i].1, answers[i].2)).collect() };
+    let pick =
+        |idx: &[usize]| -> Vec<(Vec<f32>, f64)> { idx.iter().map(|&i| (answers[i].1.clone(), answers[i].2)).collect() };
     let (train, val) = (pick(&s.train), pick(&s.val));
     let model = AnswerModel::fit(&train, &val, seed).ok_or_else(|| {
         let right = answers.iter().filter(|a| a.2 >= 0.5).count();

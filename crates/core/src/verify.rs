@@ -17,18 +17,69 @@ use crate::records::Record;
 use crate::signals::AnswerSignals;
 use serde::{Deserialize, Serialize};
 
-/// The numbers an answer is judged by, in vector order.
+/// The numbers an answer is judged by from the answering model's own token probabilities,
+/// in vector order.
 pub const ANSWER_FEATURES: [&str; 5] = ["logprob_mean", "logprob_min", "tail_mass", "ln_tokens", "truncated"];
 
-/// The features of one recorded answer; none when the record has no signals.
-pub fn answer_features(r: &Record) -> Option<[f32; 5]> {
-    Some(signal_features(&r.signals?, r.finish_reason.as_deref() == Some("length")))
+/// Which signals beyond the token probabilities an answer model reads. Each adds two
+/// numbers: the signal (½ when absent) and whether it is present.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalSet {
+    /// A judge model's P("yes") (`Record::judge_p_yes`).
+    pub judge: bool,
+    /// Code answers run on their docstring's examples (`Record::examples_pass`).
+    pub examples: bool,
 }
 
-/// The features of an answer with these signals, cut off by the token limit or not (the
-/// same for recorded answers and for answers a server is checking).
-pub fn signal_features(s: &AnswerSignals, truncated: bool) -> [f32; 5] {
-    [
+impl SignalSet {
+    /// Parses a comma-separated list of `logprobs` (always read), `judge`, `examples`, `all`.
+    pub fn parse(s: &str) -> anyhow::Result<SignalSet> {
+        let mut set = SignalSet::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "logprobs" => {}
+                "judge" => set.judge = true,
+                "examples" => set.examples = true,
+                "all" => set = SignalSet { judge: true, examples: true },
+                other => anyhow::bail!("unknown signal `{other}` (logprobs, judge, examples, all)"),
+            }
+        }
+        Ok(set)
+    }
+
+    /// In words, for reports.
+    pub fn describe(&self) -> String {
+        let mut parts = vec!["token log-probabilities"];
+        if self.judge {
+            parts.push("judge P(yes)");
+        }
+        if self.examples {
+            parts.push("docstring examples");
+        }
+        parts.join(" + ")
+    }
+}
+
+/// The features of one recorded answer; none when the record has no token signals.
+pub fn answer_features(r: &Record, set: SignalSet) -> Option<Vec<f32>> {
+    let mut x = signal_features(&r.signals?, r.finish_reason.as_deref() == Some("length"));
+    let mut optional = |v: Option<f64>| {
+        x.push(v.map_or(0.5, |v| v as f32));
+        x.push(if v.is_some() { 1.0 } else { 0.0 });
+    };
+    if set.judge {
+        optional(r.judge_p_yes);
+    }
+    if set.examples {
+        optional(r.examples_pass);
+    }
+    Some(x)
+}
+
+/// The token-probability features of an answer with these signals, cut off by the token
+/// limit or not (the same for recorded answers and for answers a server is checking).
+pub fn signal_features(s: &AnswerSignals, truncated: bool) -> Vec<f32> {
+    vec![
         s.logprob_mean as f32,
         s.logprob_min as f32,
         s.tail_mass as f32,
@@ -51,14 +102,15 @@ pub struct AnswerModel {
 impl AnswerModel {
     /// Fits on training answers (features, score in [0, 1]), chooses the L2 strength and
     /// calibrates on validation answers. None without both kinds of outcome in training.
-    pub fn fit(train: &[([f32; 5], f64)], val: &[([f32; 5], f64)], seed: u64) -> Option<AnswerModel> {
-        let has = |v: &[([f32; 5], f64)], good: bool| v.iter().any(|(_, y)| (*y >= 0.5) == good);
+    pub fn fit(train: &[(Vec<f32>, f64)], val: &[(Vec<f32>, f64)], seed: u64) -> Option<AnswerModel> {
+        let has = |v: &[(Vec<f32>, f64)], good: bool| v.iter().any(|(_, y)| (*y >= 0.5) == good);
         if !has(train, true) || !has(train, false) {
             return None;
         }
-        let rows: Vec<[f32; 5]> = train.iter().map(|(x, _)| *x).collect();
+        let dim = train[0].0.len();
+        let rows: Vec<&[f32]> = train.iter().map(|(x, _)| x.as_slice()).collect();
         let scale = Standardizer::fit(&rows);
-        let encode = |x: &[f32; 5]| SparseVec::from_dense(&scale.z(x));
+        let encode = |x: &[f32]| SparseVec::from_dense(&scale.z(x));
         let xs: Vec<SparseVec> = train.iter().map(|(x, _)| encode(x)).collect();
         let ys: Vec<Vec<Option<f64>>> = train.iter().map(|(_, y)| vec![Some(*y)]).collect();
         let xv: Vec<SparseVec> = val.iter().map(|(x, _)| encode(x)).collect();
@@ -68,7 +120,7 @@ impl AnswerModel {
         };
         let fit = L2_GRID
             .iter()
-            .map(|&l2| LogReg::fit(&xs, &ys, ANSWER_FEATURES.len(), 1, l2, seed))
+            .map(|&l2| LogReg::fit(&xs, &ys, dim, 1, l2, seed))
             .min_by(|a, b| brier(a).total_cmp(&brier(b)))?;
         let raw: Vec<f64> = xv.iter().map(|x| fit.predict(x)[0]).collect();
         let calibrator = Calibrator::fit(&raw, &yv);
@@ -76,7 +128,7 @@ impl AnswerModel {
     }
 
     /// Calibrated P(correct) of an answer with these features.
-    pub fn confidence(&self, x: &[f32; 5]) -> f64 {
+    pub fn confidence(&self, x: &[f32]) -> f64 {
         let raw = self.fit.predict(&SparseVec::from_dense(&self.scale.z(x)))[0];
         self.calibrator.apply(raw)
     }
@@ -198,13 +250,19 @@ mod tests {
         for i in 0..400 {
             let lp = -((i % 40) as f64) / 20.0; // 0 … −1.95
             let correct = (i * 7919) % 100 < (100.0 * (1.0 + lp / 2.0)) as usize;
-            data.push((answer_features(&rec(lp, i % 10 == 0)).unwrap(), if correct { 1.0 } else { 0.0 }));
+            let x = answer_features(&rec(lp, i % 10 == 0), SignalSet::default()).unwrap();
+            data.push((x, if correct { 1.0 } else { 0.0 }));
         }
         let m = AnswerModel::fit(&data[..300], &data[300..], 1).unwrap();
-        let sure = m.confidence(&answer_features(&rec(-0.05, false)).unwrap());
-        let unsure = m.confidence(&answer_features(&rec(-1.9, false)).unwrap());
+        let sure = m.confidence(&answer_features(&rec(-0.05, false), SignalSet::default()).unwrap());
+        let unsure = m.confidence(&answer_features(&rec(-1.9, false), SignalSet::default()).unwrap());
         assert!(sure > unsure + 0.2, "{sure} vs {unsure}");
-        assert!(answer_features(&Record::default()).is_none(), "no signals, no features");
+        assert!(answer_features(&Record::default(), SignalSet::default()).is_none(), "no signals, no features");
+        // Optional signals: the value (½ when absent) and whether it is there.
+        let with_judge = Record { judge_p_yes: Some(0.9), ..rec(-0.1, false) };
+        let all = SignalSet::parse("logprobs,all").unwrap();
+        assert_eq!(answer_features(&with_judge, all).unwrap()[5..], [0.9, 1.0, 0.5, 0.0]);
+        assert!(SignalSet::parse("vibes").is_err());
         assert!(AnswerModel::fit(&data[..1], &data[300..], 1).is_none(), "one outcome only");
     }
 }

@@ -50,6 +50,19 @@ pub trait Answerer: Sync {
         seed: u64,
         stop: &AtomicBool,
     ) -> anyhow::Result<Answer>;
+    /// The `k` most likely first tokens of the reply with their log-probabilities (for a
+    /// judge read as P("yes")). Only where the model reports alternatives.
+    fn first_token_alternatives(
+        &self,
+        model: &str,
+        prompt: &str,
+        k: usize,
+        seed: u64,
+        stop: &AtomicBool,
+    ) -> anyhow::Result<Vec<(String, f32)>> {
+        let _ = (prompt, k, seed, stop);
+        anyhow::bail!("model `{model}` is not a library model: judge signals read a library model's log-probabilities")
+    }
 }
 
 impl Answerer for Library {
@@ -78,6 +91,22 @@ impl Answerer for Library {
             completion_tokens: g.completion_tokens,
             logprobs: Some(g.logprobs.iter().map(|t| t.logprob).collect()),
         })
+    }
+
+    fn first_token_alternatives(
+        &self,
+        model: &str,
+        prompt: &str,
+        k: usize,
+        seed: u64,
+        stop: &AtomicBool,
+    ) -> anyhow::Result<Vec<(String, f32)>> {
+        let params = GenParams { max_tokens: 1, seed, logprobs: Some(k.min(20)), ..Default::default() };
+        let g = self
+            .chat_model(model)?
+            .generate(&[ChatMessage::user(prompt)], &params, &mut |_| !stop.load(Ordering::SeqCst))?;
+        let first = g.logprobs.into_iter().next();
+        Ok(first.map(|t| t.top_logprobs.into_iter().map(|a| (a.token, a.logprob)).collect()).unwrap_or_default())
     }
 }
 
@@ -203,6 +232,12 @@ pub fn run(
                     }
                     _ => score::score(task, &g.text, &plan.limits)?,
                 };
+                let examples_pass = match &task.check {
+                    tasks::Check::Python { prompt, entry_point, .. } => {
+                        crate::signals::examples::check(prompt, &g.text, entry_point, &plan.limits)?
+                    }
+                    _ => None,
+                };
                 let entry = plan.catalog.get(model_id)?;
                 file.push(&Record {
                     prompt_id: task.id.clone(),
@@ -219,6 +254,8 @@ pub fn run(
                     verdict: Some(verdict.detail.clone()),
                     response: Some(g.text),
                     signals: g.logprobs.as_deref().and_then(AnswerSignals::from_logprobs),
+                    examples_pass,
+                    judge_p_yes: None,
                 })?;
                 summary.written += 1;
                 n += 1;

@@ -3,5 +3,6 @@
 
 pub mod collect;
 pub mod score;
+pub mod signals;
 pub mod tasks;
 pub mod template;

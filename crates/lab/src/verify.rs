@@ -18,7 +18,7 @@ use conductor_core::records::Record;
 use conductor_core::risk;
 use conductor_core::router::Router;
 use conductor_core::split;
-use conductor_core::verify::{answer_features, run_ladder, AnswerModel, Attempt, LadderOutcome};
+use conductor_core::verify::{answer_features, run_ladder, AnswerModel, Attempt, LadderOutcome, SignalSet};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -37,6 +37,8 @@ pub struct VerifyConfig {
     pub beta: f64,
     /// Each promise may fail with probability at most this.
     pub delta: f64,
+    /// What the answer models read beyond the token probabilities.
+    pub signals: SignalSet,
 }
 
 /// One policy on the held-out prompts of every fold, pooled.
@@ -138,8 +140,10 @@ pub fn evaluate(
     embedder: Option<&dyn TextEmbedder>,
     cache: Option<&EmbeddingCache>,
 ) -> anyhow::Result<VerifyReport> {
-    let features: HashMap<(&str, &str), [f32; 5]> =
-        records.iter().filter_map(|r| Some(((r.prompt_id.as_str(), r.model.as_str()), answer_features(r)?))).collect();
+    let features: HashMap<(&str, &str), Vec<f32>> = records
+        .iter()
+        .filter_map(|r| Some(((r.prompt_id.as_str(), r.model.as_str()), answer_features(r, cfg.signals)?)))
+        .collect();
     let all = Dataset::from_records(records, catalog)?.complete();
     let with_signals: Vec<usize> = (0..all.rows.len())
         .filter(|&i| {
@@ -183,10 +187,10 @@ pub fn evaluate(
     for s in &splits {
         let (train, val) = (data.subset(&s.train), data.subset(&s.val));
         let router = Router::train(&train, &val, cfg.predictor, cfg.features, embedder, cache, cfg.seed)?;
-        let answer = |ds: &Dataset, i: usize, j: usize| {
-            features[&(ds.rows[i].prompt_id.as_str(), catalog.models[j].id.as_str())]
+        let answer = |ds: &Dataset, i: usize, j: usize| -> Vec<f32> {
+            features[&(ds.rows[i].prompt_id.as_str(), catalog.models[j].id.as_str())].clone()
         };
-        let pairs = |ds: &Dataset, j: usize| -> Vec<([f32; 5], f64)> {
+        let pairs = |ds: &Dataset, j: usize| -> Vec<(Vec<f32>, f64)> {
             (0..ds.rows.len()).filter_map(|i| ds.rows[i].scores[j].map(|y| (answer(ds, i, j), y))).collect()
         };
         let models: Vec<Option<AnswerModel>> =
@@ -307,8 +311,12 @@ pub fn evaluate(
         prompts: n,
         without_signals,
         protocol: format!(
-            "{}-fold CV by prompt id (seed {}), {} on {} features for the prompt-only router",
-            cfg.folds, cfg.seed, cfg.predictor, cfg.features
+            "{}-fold CV by prompt id (seed {}), {} on {} features for the prompt-only router, answers read by {}",
+            cfg.folds,
+            cfg.seed,
+            cfg.predictor,
+            cfg.features,
+            cfg.signals.describe()
         ),
         ladder: ladder.iter().map(|&j| catalog.models[j].id.clone()).collect(),
         policies,
@@ -414,6 +422,7 @@ mod tests {
             alpha: 0.1,
             beta: 0.6,
             delta: 0.1,
+            signals: SignalSet::default(),
         };
         let r = evaluate(&records, &catalog, &cfg, None, None).unwrap();
         assert_eq!(r.prompts, 300);

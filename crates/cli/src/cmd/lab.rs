@@ -61,6 +61,10 @@ pub struct VerifyArgs {
     /// Each promise may fail with at most this probability.
     #[arg(long, default_value_t = 0.10)]
     delta: f64,
+    /// What the answer models read (comma-separated): logprobs (always), judge
+    /// (`judge_p_yes`), examples (`examples_pass`), all — see `conductor signals`.
+    #[arg(long, default_value = "logprobs")]
+    signals: String,
     /// Output folder for `verify.md` and `verify.json`.
     #[arg(long, default_value = "out/lab/verify")]
     out: PathBuf,
@@ -158,6 +162,9 @@ pub struct Common {
     /// for features too slow to compute on every prompt on a small machine.
     #[arg(long)]
     sample: Option<usize>,
+    /// Only the records of these datasets (comma-separated, e.g. gsm8k).
+    #[arg(long, value_delimiter = ',')]
+    datasets: Vec<String>,
 }
 
 #[derive(Args)]
@@ -315,6 +322,10 @@ fn load_inputs(c: &Common) -> anyhow::Result<Inputs> {
         catalog = catalog.restricted_to(&c.models);
         recs.retain(|r| c.models.contains(&r.model));
     }
+    if !c.datasets.is_empty() {
+        recs.retain(|r| c.datasets.contains(&r.dataset));
+        anyhow::ensure!(!recs.is_empty(), "no records of dataset(s) {}", c.datasets.join(", "));
+    }
     if let Some(n) = c.sample {
         records::sample_prompts(&mut recs, n);
     }
@@ -432,6 +443,7 @@ fn run_report(a: ReportArgs) -> anyhow::Result<()> {
         cache: a.cache.clone(),
         models: vec![],
         sample: None,
+        datasets: vec![],
     };
     let mut full_inp = load_inputs(&common)?;
     let all: Vec<String> = full_inp.catalog.models.iter().map(|m| m.id.clone()).collect();
@@ -549,6 +561,7 @@ fn run_verify(a: VerifyArgs) -> anyhow::Result<()> {
         alpha: a.alpha,
         beta: a.beta,
         delta: a.delta,
+        signals: conductor_core::verify::SignalSet::parse(&a.signals).map_err(|e| anyhow::anyhow!("--signals: {e}"))?,
     };
     let r =
         conductor_lab::verify::evaluate(&inp.records, &inp.catalog, &cfg, inp.embedder.as_deref(), Some(&inp.cache))?;

@@ -14,6 +14,8 @@ pub mod local;
 pub mod logs;
 pub mod route;
 pub mod serve;
+#[cfg(feature = "local")]
+pub mod signals;
 
 use std::sync::Arc;
 
