@@ -74,6 +74,7 @@ async fn a_doubtful_answer_escalates_and_every_attempt_is_paid() {
     let small = &v["conductor"]["attempts"][0];
     assert!(small["verdict"]["confidence"].as_f64().unwrap() < small["verdict"]["tau"].as_f64().unwrap(), "{small}");
     assert!(small["cost_usd"].as_f64().unwrap() > 0.0, "the rejected answer is paid: {small}");
+    assert_eq!(small["verdict"]["signals"]["tokens"], 20, "the signals the verdict read: {small}");
     let ver = &v["conductor"]["verification"];
     assert_eq!((ver["verified"].as_bool(), ver["strategy"].as_str()), (Some(true), Some("cascade")), "{ver}");
     assert!(ver["confidence"].as_f64().unwrap() >= ver["tau"].as_f64().unwrap());

@@ -69,11 +69,14 @@ pub struct Verdict {
     pub accepted: bool,
     /// In words, for the books and `conductor logs`.
     pub reason: String,
+    /// What the confidence was computed from: the answer's token statistics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signals: Option<AnswerSignals>,
 }
 
 /// Checks one answer from `model` (`delta`: the promise's failure probability).
 pub fn judge(verifiers: &VerifierSet, model: &str, r: &ChatResponse, check: &Check, delta: f64) -> Verdict {
-    let unchecked = |reason: String| Verdict { confidence: None, tau: None, accepted: false, reason };
+    let unchecked = |reason: String| Verdict { confidence: None, tau: None, accepted: false, reason, signals: None };
     let Some(v) = verifiers.get(model) else {
         return unchecked(format!("no verifier for {model} (no recorded answers with signals)"));
     };
@@ -92,7 +95,7 @@ pub fn judge(verifiers: &VerifierSet, model: &str, r: &ChatResponse, check: &Che
             check.max_risk
         ),
     };
-    Verdict { confidence: Some(confidence), tau, accepted, reason }
+    Verdict { confidence: Some(confidence), tau, accepted, reason, signals: Some(signals) }
 }
 
 #[cfg(test)]
@@ -142,6 +145,7 @@ mod tests {
         let (v, check) = (verifiers(), Check { strategy: Strategy::Verify, max_risk: 0.1, abstain: false });
         let sure = judge(&v, "m", &answer(Some(0.95)), &check, 0.1);
         assert!(sure.accepted && sure.confidence.unwrap() > 0.8, "{sure:?}");
+        assert_eq!(sure.signals.unwrap().tokens, 20, "the signals are kept with the verdict");
         let unsure = judge(&v, "m", &answer(Some(0.3)), &check, 0.1);
         assert!(!unsure.accepted && unsure.reason.contains('<'), "{unsure:?}");
         let silent = judge(&v, "m", &answer(None), &check, 0.1);
