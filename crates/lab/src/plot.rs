@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 const SIZE: (u32, u32) = (900, 620);
 
-fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+pub(crate) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("plotting failed: {e:?}")
 }
 
@@ -29,7 +29,8 @@ pub fn draw_all(r: &EvalReport, dir: &Path, stem: &str) -> anyhow::Result<Vec<Pa
     Ok(out)
 }
 
-fn with_backend(
+/// Draws the same chart into an SVG or a PNG, by the path's extension.
+pub(crate) fn with_backend(
     path: &Path,
     draw: impl Fn(DrawingArea<SVGBackend, Shift>) -> anyhow::Result<()>,
     draw_png: impl Fn(DrawingArea<BitMapBackend, Shift>) -> anyhow::Result<()>,
@@ -162,15 +163,22 @@ fn draw_cost_quality<DB: DrawingBackend>(
         .map_err(err)?
         .label("oracle")
         .legend(|(x, y)| TriangleMarker::new((x + 10, y), 6, MAGENTA.filled()));
+    legend_lower_right(&mut chart)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// The legend box, bottom right.
+pub(crate) fn legend_lower_right<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+) -> anyhow::Result<()> {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
-    Ok(())
+        .map_err(err)
 }
 
 /// The cost axis: linear, or logarithmic (plotted as log10 of the cost) when the costs on

@@ -1,16 +1,11 @@
 //! The charts of `lab verify`: risk–coverage per model (answer-level confidence against the
 //! prompt-only router's prediction) and the policies on cost–quality axes. SVG and PNG.
 
+use crate::plot::{err, legend_lower_right, with_backend};
 use crate::verify::VerifyReport;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
-
-const SIZE: (u32, u32) = (900, 620);
-
-fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
-    anyhow::anyhow!("plotting failed: {e:?}")
-}
 
 /// Writes `risk_coverage.{svg,png}` and `cost_quality.{svg,png}` into `dir`.
 pub fn draw_all(r: &VerifyReport, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -18,18 +13,10 @@ pub fn draw_all(r: &VerifyReport, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for ext in ["svg", "png"] {
         let p = dir.join(format!("risk_coverage.{ext}"));
-        if ext == "svg" {
-            risk_coverage(r, SVGBackend::new(&p, SIZE).into_drawing_area())?;
-        } else {
-            risk_coverage(r, BitMapBackend::new(&p, SIZE).into_drawing_area())?;
-        }
+        with_backend(&p, |a| risk_coverage(r, a), |a| risk_coverage(r, a))?;
         out.push(p);
         let p = dir.join(format!("cost_quality.{ext}"));
-        if ext == "svg" {
-            cost_quality(r, SVGBackend::new(&p, SIZE).into_drawing_area())?;
-        } else {
-            cost_quality(r, BitMapBackend::new(&p, SIZE).into_drawing_area())?;
-        }
+        with_backend(&p, |a| cost_quality(r, a), |a| cost_quality(r, a))?;
         out.push(p);
     }
     Ok(out)
@@ -100,12 +87,6 @@ fn cost_quality<DB: DrawingBackend>(r: &VerifyReport, root: DrawingArea<DB, Shif
             .label(format!("{} ({:.0}% to the largest)", p.policy, 100.0 * p.share_largest))
             .legend(move |(x, y)| Circle::new((x + 10, y), 5, col.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    legend_lower_right(&mut chart)?;
     root.present().map_err(err)
 }
