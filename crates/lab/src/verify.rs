@@ -6,7 +6,7 @@
 //! ([`conductor_core::risk`]); held-out prompts are then run through every policy with
 //! every attempt paid and its latency added.
 
-use conductor_core::calibration::auroc;
+use conductor_core::calibration::{auroc, ece, ECE_BINS};
 use conductor_core::catalog::Catalog;
 use conductor_core::dataset::Dataset;
 use conductor_core::embedder::TextEmbedder;
@@ -69,6 +69,12 @@ pub struct AurocRow {
     pub prompts: usize,
     pub prompt_only: f64,
     pub answer_level: f64,
+    /// Expected calibration error (15 bins) of each prediction.
+    pub prompt_only_ece: f64,
+    pub answer_level_ece: f64,
+    /// Area under the risk–coverage curve (lower is better).
+    pub prompt_only_aurc: f64,
+    pub answer_level_aurc: f64,
 }
 
 /// Risk (error among answers kept) against coverage (share kept) when answers are kept in
@@ -293,6 +299,10 @@ pub fn evaluate(
             prompts: truth[j].len(),
             prompt_only: auroc(&prompt_p[j], &truth[j]),
             answer_level: auroc(&answer_p[j], &truth[j]),
+            prompt_only_ece: ece(&prompt_p[j], &truth[j], ECE_BINS),
+            answer_level_ece: ece(&answer_p[j], &truth[j], ECE_BINS),
+            prompt_only_aurc: metrics::risk_coverage(&prompt_p[j], &truth[j]).1,
+            answer_level_aurc: metrics::risk_coverage(&answer_p[j], &truth[j]).1,
         })
         .collect();
     let risk_coverage = (0..m)
@@ -357,9 +367,19 @@ pub fn markdown(r: &VerifyReport) -> String {
             held
         ));
     }
-    s.push_str("\n| model | held-out prompts | AUROC prompt only | AUROC answer level |\n|---|---|---|---|\n");
+    s.push_str("\n| model | held-out prompts | AUROC prompt only | AUROC answer level | ECE prompt only | ECE answer level | AURC prompt only | AURC answer level |\n|---|---|---|---|---|---|---|---|\n");
     for a in &r.auroc {
-        s.push_str(&format!("| {} | {} | {:.3} | {:.3} |\n", a.model, a.prompts, a.prompt_only, a.answer_level));
+        s.push_str(&format!(
+            "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+            a.model,
+            a.prompts,
+            a.prompt_only,
+            a.answer_level,
+            a.prompt_only_ece,
+            a.answer_level_ece,
+            a.prompt_only_aurc,
+            a.answer_level_aurc
+        ));
     }
     s
 }
