@@ -662,4 +662,27 @@ mod migration_tests {
         assert_eq!(fb.len(), 1);
         assert_eq!(fb[0].score, 0.4);
     }
+
+    #[test]
+    fn books_from_before_answer_checking_gain_its_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(&SCHEMA.replace(",\n    verification TEXT", "")).unwrap();
+            c.execute(
+                "INSERT INTO decisions (id, ts_ms, key_id, requested_model, policy, reason, candidates, attempts, outcome)
+                 VALUES ('d', 1, 'k', 'auto', 'quality', 'r', '[]', '[]', 'ok')",
+                [],
+            )
+            .unwrap();
+            let cols: usize =
+                c.query_row("SELECT COUNT(*) FROM pragma_table_info('decisions')", [], |r| r.get(0)).unwrap();
+            assert_eq!(cols, 18, "the old schema, without the column");
+        }
+        let r = Reader::open(&path).unwrap();
+        let rows = r.recent(5, 0).unwrap();
+        assert_eq!((rows.len(), rows[0].verification.clone()), (1, None), "old rows read back unchecked");
+        assert!(r.distill(0).unwrap().is_empty());
+    }
 }
