@@ -205,8 +205,10 @@ fn abandoned_long_prompts_do_not_hold_up_the_next_request() {
     m.generate(&short, &greedy(8), &mut |_| true).unwrap();
     let after = t.elapsed();
     // Their prefill alone would take ~40 s on two cores; they stop within one engine step.
+    // The margin is wide because other processes may load the machine between the two
+    // measurements: what is checked is "not tens of seconds of someone else's prefill".
     assert!(
-        after < normal + std::time::Duration::from_secs(2),
+        after < normal * 3 + std::time::Duration::from_secs(10),
         "next request took {after:?} after abandoned prompts (normally {normal:?})"
     );
 }
