@@ -238,3 +238,20 @@ fn verification_as_default_without_any_verifier_is_a_start_up_error() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_the_dearer_model_fails_the_doubtful_answer_is_kept_unverified_and_booked_in_order() {
+    let up = start_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let recs = records(dir.path(), &["small", "large"]);
+    let s = Server::start(&config(&up, "unsure", "500", &recs));
+    let mut body = chat_body("auto:cascade", "What is 6 times 7?", false);
+    body["conductor"] = serde_json::json!({"tau": 0.01});
+    let v: Value = client().post(s.url("/v1/chat/completions")).json(&body).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "#### 41", "{v}");
+    assert_eq!(v["conductor"]["verification"]["verified"], false);
+    // In the order the calls were made: the small model's answer, then the large one's errors.
+    let got = attempts(&v);
+    assert_eq!(got[0], ("small".to_string(), "ok".to_string()), "{v}");
+    assert!(got[1..].iter().all(|(m, o)| m == "large" && o == "error") && got.len() >= 2, "{v}");
+}

@@ -247,7 +247,9 @@ pub async fn run_checked(
     req.extras.logprobs.get_or_insert(0);
     let ranked = ticket.plan().ranked.clone();
     let mut last_err: Option<ApiError> = None;
-    let mut kept: Option<(ChatResponse, Arc<Served>, Verdict)> = None;
+    // The answer kept so far, with where its attempt belongs in the books (it is booked once
+    // its fate is known, in the order the calls were made).
+    let mut kept: Option<(ChatResponse, Arc<Served>, Verdict, usize)> = None;
     for (i, id) in ranked.iter().enumerate() {
         let top = i + 1 == ranked.len();
         let (r, m) = match call_model(ticket, id, &req, false).await {
@@ -265,16 +267,18 @@ pub async fn run_checked(
             (false, None) => "unchecked",
         };
         state.metrics.verdict(id, label);
-        if let Some((old, old_m, old_v)) = kept.take() {
-            ticket.checked(&old_m, AttemptOutcome::Rejected, old_v, old.usage);
+        let mut at = ticket.attempt_count();
+        if let Some((old, old_m, old_v, old_at)) = kept.take() {
+            ticket.checked(old_at, &old_m, AttemptOutcome::Rejected, old_v, old.usage);
+            at += 1;
         }
         let done = verdict.accepted || top;
-        kept = Some((r, m, verdict));
+        kept = Some((r, m, verdict, at));
         if done {
             break;
         }
     }
-    let Some((mut r, m, verdict)) = kept else {
+    let Some((mut r, m, verdict, at)) = kept else {
         return Err(last_err.unwrap_or_else(|| ApiError::internal("no model to try")));
     };
     let abstained = !verdict.accepted && check.abstain;
@@ -295,7 +299,7 @@ pub async fn run_checked(
         verification["answer"] = serde_json::json!(r.text);
     }
     ticket.set_verification(verification);
-    ticket.checked(&m, AttemptOutcome::Ok, verdict, r.usage);
+    ticket.checked(at, &m, AttemptOutcome::Ok, verdict, r.usage);
     ticket.answered_by(m.clone());
     if abstained {
         state.metrics.abstention(&m.entry.id);

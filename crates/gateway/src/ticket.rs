@@ -166,9 +166,15 @@ impl Ticket {
         self.attempts.push(Attempt { model: model.to_string(), outcome, error, verdict: None, cost_usd: None });
     }
 
-    /// Records a checked answer: the one kept (`Ok`) or one passed over (`Rejected`, paid
-    /// for here: its tokens are counted in the metrics and its cost in the books).
-    pub fn checked(&mut self, m: &Served, outcome: AttemptOutcome, verdict: Verdict, usage: Usage) {
+    /// Attempts recorded so far.
+    pub fn attempt_count(&self) -> usize {
+        self.attempts.len()
+    }
+
+    /// Records a checked answer at position `at` of the attempts (where its call was made):
+    /// the one kept (`Ok`) or one passed over (`Rejected`, paid for here: its tokens are
+    /// counted in the metrics and its cost in the books).
+    pub fn checked(&mut self, at: usize, m: &Served, outcome: AttemptOutcome, verdict: Verdict, usage: Usage) {
         let cost = (outcome == AttemptOutcome::Rejected).then(|| {
             let (pt, ct) = (usage.prompt_tokens, usage.completion_tokens);
             let cost = m.entry.cost_usd(pt as usize, ct as usize);
@@ -176,13 +182,9 @@ impl Ticket {
             self.state.metrics.completion(&m.entry.id, pt, ct, cost, self.started.elapsed().as_secs_f64());
             cost
         });
-        self.attempts.push(Attempt {
-            model: m.entry.id.clone(),
-            outcome,
-            error: None,
-            verdict: Some(verdict),
-            cost_usd: cost,
-        });
+        let attempt =
+            Attempt { model: m.entry.id.clone(), outcome, error: None, verdict: Some(verdict), cost_usd: cost };
+        self.attempts.insert(at.min(self.attempts.len()), attempt);
     }
 
     /// How the answer was checked (shown in the response's `conductor` object and booked).
