@@ -4,6 +4,7 @@
 //! the key, because a typo silently ignored is a budget silently not enforced.
 
 use crate::budget::Period;
+use crate::verification::Strategy;
 use conductor_core::catalog::Tier;
 use conductor_core::features::FeatureKind;
 use conductor_core::policy::Policy;
@@ -34,7 +35,7 @@ pub struct VerifyConfig {
     /// the library's own, `records/local_signals.jsonl`, when the local library is served).
     pub records: Option<PathBuf>,
     /// What plain `auto` does: `none` (route only), `verify` or `cascade`.
-    pub strategy: String,
+    pub strategy: DefaultCheck,
     /// Largest share of accepted answers allowed to be wrong (per request:
     /// `conductor.max_risk`).
     pub max_risk: f64,
@@ -51,11 +52,31 @@ impl Default for VerifyConfig {
     fn default() -> Self {
         VerifyConfig {
             records: None,
-            strategy: "none".into(),
+            strategy: DefaultCheck::None,
             max_risk: 0.2,
             delta: 0.1,
             abstain: false,
             message: "I don't know. I could not find an answer I am confident is correct.".into(),
+        }
+    }
+}
+
+/// Whether plain `auto` checks answers, and how.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DefaultCheck {
+    #[default]
+    None,
+    Verify,
+    Cascade,
+}
+
+impl DefaultCheck {
+    pub fn strategy(self) -> Option<Strategy> {
+        match self {
+            DefaultCheck::None => None,
+            DefaultCheck::Verify => Some(Strategy::Verify),
+            DefaultCheck::Cascade => Some(Strategy::Cascade),
         }
     }
 }
@@ -533,9 +554,6 @@ impl Config {
                 return bad("policy.max_cost_usd".into(), "must be a finite number >= 0");
             }
         }
-        if !["none", "verify", "cascade"].contains(&self.verify.strategy.as_str()) {
-            return bad("verify.strategy".into(), "must be \"none\", \"verify\" or \"cascade\"");
-        }
         for (k, v) in [("max_risk", self.verify.max_risk), ("delta", self.verify.delta)] {
             if !(v > 0.0 && v < 1.0) {
                 return bad(format!("verify.{k}"), "must be between 0 and 1 (exclusive)");
@@ -668,6 +686,17 @@ mod tests {
         let c = Config::parse("").unwrap();
         assert!(c.local.enabled);
         assert!(c.keys.is_empty());
+    }
+
+    #[test]
+    fn verification_settings_are_checked() {
+        let e = Config::parse("[verify]\nstrategy = \"sometimes\"\n").unwrap_err();
+        assert!(e.contains("verify.strategy") && e.contains("cascade"), "{e}");
+        let e = Config::parse("[verify]\nmax_risk = 1.5\n").unwrap_err();
+        assert!(e.contains("verify.max_risk"), "{e}");
+        let c = Config::parse("[verify]\nstrategy = \"cascade\"\n").unwrap();
+        assert_eq!(c.verify.strategy.strategy(), Some(Strategy::Cascade));
+        assert_eq!(Config::default().verify.strategy.strategy(), None);
     }
 
     #[test]

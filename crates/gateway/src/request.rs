@@ -299,7 +299,7 @@ const KNOBS: [&str; 8] = ["policy", "lambda", "tau", "max_cost_usd", "min_qualit
 fn target(model: &str, knobs: Option<&Value>, defaults: &Config) -> Result<Target, ApiError> {
     let bad = |param: &str, m: String| ApiError::bad_request("invalid_routing_option", m).with_param(param);
     let v = &defaults.verify;
-    let mut strategy = Strategy::parse(&v.strategy);
+    let mut strategy = v.strategy.strategy();
     let mut policy = defaults.policy.default.clone();
     match model.strip_prefix("auto:") {
         Some(s) if Strategy::parse(s).is_some() => strategy = Strategy::parse(s),

@@ -119,12 +119,12 @@ fn fit_verifiers(config: &Config, registry: &Registry) -> anyhow::Result<Verifie
     for m in served.iter().filter(|m| set.get(m).is_none() && set.missing().all(|(x, _)| x != **m)) {
         tracing::info!(model = %m, "no recorded answers for this model: checked requests escalate past it");
     }
-    if v.strategy != "none" && checkable.is_empty() {
+    if let (Some(strategy), true) = (v.strategy.strategy(), checkable.is_empty()) {
         anyhow::bail!(
             "config key `verify.strategy` is \"{}\" but no served model has a verifier: `verify.records` must name \
              recorded answers with signals (token log-probabilities) for at least one of {} — collect them with \
              `conductor collect`",
-            v.strategy,
+            strategy.as_str(),
             served.join(", ")
         );
     }
