@@ -46,6 +46,8 @@ enum Command {
     Lab(cmd::lab::LabCommand),
     /// Predict every model's success and cost for a prompt and show the routing decision.
     Route(cmd::route::RouteArgs),
+    /// Agents whose every step goes to the cheapest capable model: run, resume, log, list.
+    Agent(cmd::agent::AgentArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -77,6 +79,7 @@ fn main() -> std::process::ExitCode {
         Command::Route(a) => cmd::route::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Logs(a) => cmd::logs::run(a),
+        Command::Agent(a) => cmd::agent::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

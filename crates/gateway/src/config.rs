@@ -23,8 +23,40 @@ pub struct Config {
     pub reliability: ReliabilityConfig,
     pub feedback: FeedbackConfig,
     pub verify: VerifyConfig,
+    pub agent: AgentConfig,
     pub models: Vec<ModelConfig>,
     pub keys: Vec<KeyConfig>,
+}
+
+/// Agent runs (`/v1/agent/runs`, `conductor agent`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    pub enabled: bool,
+    /// SQLite file of run state and activity logs (default: `agent.sqlite` beside the books).
+    pub store: Option<PathBuf>,
+    /// Where each run gets its workspace directory (default: `agent_runs/` beside the books).
+    pub workspaces: Option<PathBuf>,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig { enabled: true, store: None, workspaces: None }
+    }
+}
+
+impl AgentConfig {
+    fn beside_books(books: &std::path::Path, name: &str) -> PathBuf {
+        books.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from(name), |d| d.join(name))
+    }
+
+    pub fn store_path(&self, books: &std::path::Path) -> PathBuf {
+        self.store.clone().unwrap_or_else(|| Self::beside_books(books, "agent.sqlite"))
+    }
+
+    pub fn workspaces_dir(&self, books: &std::path::Path) -> PathBuf {
+        self.workspaces.clone().unwrap_or_else(|| Self::beside_books(books, "agent_runs"))
+    }
 }
 
 /// Answer checking (`auto:verify`, `auto:cascade`; see `verification.rs`).
@@ -305,6 +337,9 @@ pub struct ModelConfig {
     /// Records (JSONL) of this model on a few prompts: a model the router was not trained
     /// on joins it from these labels at start-up, without retraining.
     pub onboard_records: Option<std::path::PathBuf>,
+    /// What the model handles of `tools`, `response_format` and `logprobs`; unset: whatever
+    /// its provider supports (an OpenAI-compatible upstream is sent everything).
+    pub capabilities: Option<Vec<String>>,
 }
 
 impl ModelConfig {
@@ -350,6 +385,7 @@ struct RawModelConfig {
     #[serde(default = "default_retries")]
     max_retries: u32,
     onboard_records: Option<std::path::PathBuf>,
+    capabilities: Option<Vec<String>>,
 }
 
 impl TryFrom<RawModelConfig> for ModelConfig {
@@ -388,6 +424,18 @@ impl TryFrom<RawModelConfig> for ModelConfig {
             total_timeout_ms: r.total_timeout_ms,
             max_retries: r.max_retries,
             onboard_records: r.onboard_records,
+            capabilities: match r.capabilities {
+                Some(c) => {
+                    if let Some(bad) = c.iter().find(|c| !crate::registry::DECLARABLE.contains(&c.as_str())) {
+                        return Err(format!(
+                            "key `capabilities`: \"{bad}\" is not one of {}",
+                            crate::registry::DECLARABLE.join(", ")
+                        ));
+                    }
+                    Some(c)
+                }
+                None => None,
+            },
         })
     }
 }

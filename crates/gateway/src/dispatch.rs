@@ -54,7 +54,7 @@ impl Started {
         };
         match &ev {
             Ok(StreamEvent::Finish { .. }) => self.finished = true,
-            Ok(StreamEvent::Delta { .. }) => {}
+            Ok(StreamEvent::Delta { .. } | StreamEvent::ToolCall { .. }) => {}
             Err(e) => {
                 self.finished = true;
                 self.state.metrics.error(&self.model.entry.id, e.kind());
@@ -306,6 +306,7 @@ pub async fn run_checked(
         r.text = state.config.verify.message.clone();
         r.finish_reason = "stop".into();
         r.logprobs = None;
+        r.tool_calls.clear();
     }
     if !client_wants_logprobs {
         r.logprobs = None;
@@ -316,7 +317,8 @@ pub async fn run_checked(
     Ok(Answer::Stream(replay(r, m, state)))
 }
 
-/// A whole answer as a stream: its text in word-sized pieces, then the finish.
+/// A whole answer as a stream: its text in word-sized pieces, its tool calls whole, then
+/// the finish.
 fn replay(r: ChatResponse, model: Arc<Served>, state: Arc<AppState>) -> Started {
     let mut pieces: Vec<String> = r.text.split_inclusive(' ').map(str::to_string).collect();
     if pieces.is_empty() {
@@ -324,6 +326,9 @@ fn replay(r: ChatResponse, model: Arc<Served>, state: Arc<AppState>) -> Started 
     }
     let mut events: Vec<Result<StreamEvent, ProviderError>> =
         pieces.into_iter().map(|text| Ok(StreamEvent::Delta { text, logprobs: None })).collect();
+    events.extend(r.tool_calls.into_iter().enumerate().map(|(i, c)| {
+        Ok(StreamEvent::ToolCall { index: i as u32, id: Some(c.id), name: Some(c.name), arguments: c.arguments })
+    }));
     events.push(Ok(StreamEvent::Finish { finish_reason: r.finish_reason, usage: Some(r.usage) }));
     let first = events.remove(0).ok();
     let total = model.limits.total;

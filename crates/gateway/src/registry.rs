@@ -11,7 +11,7 @@ use anyhow::Context;
 use conductor_core::catalog::{Catalog, ModelEntry};
 use conductor_providers::anthropic::AnthropicProvider;
 use conductor_providers::openai_compat::OpenAiCompatProvider;
-use conductor_providers::Provider;
+use conductor_providers::{unsupported, Provider, Requirement};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +34,23 @@ pub struct Served {
     pub limits: Limits,
     pub breaker: Breaker,
     pub queue: Queue,
+    /// What the config says the model handles (`capabilities`); `None`: whatever its
+    /// provider supports.
+    pub declared: Option<Vec<String>>,
+}
+
+/// Capabilities a model's config may declare (and so withhold).
+pub const DECLARABLE: [&str; 3] = ["tools", "response_format", "logprobs"];
+
+impl Served {
+    /// The first requirement this model cannot honour: its provider's verdict, narrowed by
+    /// the capabilities its config declares.
+    pub fn unsupported<'a>(&self, requires: &'a [Requirement]) -> Option<&'a Requirement> {
+        unsupported(self.provider.as_ref(), &self.upstream_model, requires).or_else(|| {
+            let declared = self.declared.as_ref()?;
+            requires.iter().find(|r| DECLARABLE.contains(&r.capability.as_str()) && !declared.contains(&r.capability))
+        })
+    }
 }
 
 pub struct Registry {
@@ -101,6 +118,7 @@ impl Registry {
                     limits: local_limits(),
                     breaker: breaker(),
                     queue: local_queue(),
+                    declared: None,
                 }));
             }
         }
@@ -134,6 +152,7 @@ impl Registry {
                 },
                 breaker: breaker(),
                 queue: if is_local { local_queue() } else { Queue::new(m.max_concurrency, m.max_queue) },
+                declared: m.capabilities.clone(),
             }));
         }
         let by_id = models.iter().enumerate().map(|(i, m)| (m.entry.id.clone(), i)).collect();

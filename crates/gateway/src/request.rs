@@ -8,8 +8,8 @@ use crate::error::ApiError;
 use crate::routing::Target;
 use crate::verification::{Check, Strategy};
 use conductor_core::policy::{Constraints, Policy};
-use conductor_providers::openai_wire::ChatCompletionRequest;
-use conductor_providers::{ChatMessage, ChatRequest, Extras, Requirement, ResponseFormat, Role};
+use conductor_providers::openai_wire::{parse_tool_choice, parse_tools, ChatCompletionRequest};
+use conductor_providers::{ChatMessage, ChatRequest, Extras, Requirement, ResponseFormat, Role, ToolChoice, ToolSpec};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -104,6 +104,44 @@ fn asks(v: &Value) -> bool {
     }
 }
 
+/// Tool-calling fields: one capability (`tools`) covers them all; `tool_choice` and
+/// `parallel_tool_calls` only qualify `tools`.
+const TOOL_FIELDS: [&str; 3] = ["tools", "tool_choice", "parallel_tool_calls"];
+
+/// `tools`, `tool_choice` and `parallel_tool_calls`, typed.
+type ToolFields = (Vec<ToolSpec>, Option<ToolChoice>, Option<bool>);
+
+/// The typed tool fields (they are also forwarded as sent to OpenAI-compatible upstreams).
+fn tool_fields(x: &serde_json::Map<String, Value>) -> Result<ToolFields, ApiError> {
+    let bad = |param: String, msg: String| ApiError::bad_request("invalid_value", msg).with_param(param);
+    let tools = match x.get("tools") {
+        None | Some(Value::Null) => vec![],
+        Some(v) => parse_tools(v).map_err(|(param, msg)| bad(param, msg))?,
+    };
+    let choice = match x.get("tool_choice") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(parse_tool_choice(v).map_err(|m| bad("tool_choice".into(), m))?),
+    };
+    // As OpenAI: the fields that qualify `tools` mean nothing without it.
+    for k in ["tool_choice", "parallel_tool_calls"] {
+        if tools.is_empty() && x.get(k).is_some_and(|v| !v.is_null()) {
+            return Err(bad(k.into(), format!("`{k}` is only allowed when `tools` are given")));
+        }
+    }
+    match &choice {
+        Some(ToolChoice::Function(n)) if !tools.iter().any(|t| &t.name == n) => {
+            return Err(bad("tool_choice".into(), format!("`tool_choice` names `{n}`, which is not among `tools`")))
+        }
+        _ => {}
+    }
+    let parallel = match x.get("parallel_tool_calls") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => return Err(bad("parallel_tool_calls".into(), "`parallel_tool_calls` must be true or false".into())),
+    };
+    Ok((tools, choice, parallel))
+}
+
 /// What the request asks for beyond the core chat fields, each with the capability a
 /// model needs to honour it.
 fn requirements(req: &ChatCompletionRequest) -> Vec<Requirement> {
@@ -111,11 +149,17 @@ fn requirements(req: &ChatCompletionRequest) -> Vec<Requirement> {
         .extra
         .iter()
         .filter(|(k, v)| asks(v) && !(k.as_str() == "response_format" && v["type"] == "text"))
+        .filter(|(k, _)| !TOOL_FIELDS.contains(&k.as_str()) || k.as_str() == "tools")
         .map(|(k, _)| Requirement { field: k.clone(), capability: k.clone() })
         .collect();
     for (i, m) in req.messages.iter().enumerate() {
         if m.name.as_deref().is_some_and(|n| !n.is_empty()) {
             out.push(Requirement { field: format!("messages[{i}].name"), capability: "message.name".into() });
+        }
+        // A conversation with tool turns needs a model that reads them.
+        if m.tool_calls.as_ref().is_some_and(|c| !c.is_empty()) || m.role == "tool" {
+            let field = if m.role == "tool" { "tool_call_id" } else { "tool_calls" };
+            out.push(Requirement { field: format!("messages[{i}].{field}"), capability: "tools".into() });
         }
         for (k, _) in m.extra.iter().filter(|(_, v)| asks(v)) {
             out.push(Requirement { field: format!("messages[{i}].{k}"), capability: format!("message.{k}") });
@@ -205,6 +249,7 @@ fn extras(x: &serde_json::Map<String, Value>) -> Result<Extras, ApiError> {
 fn validate(req: ChatCompletionRequest, defaults: &Config) -> Result<ChatInput, ApiError> {
     let requires = requirements(&req);
     let extras = extras(&req.extra)?;
+    let (tools, tool_choice, parallel_tool_calls) = tool_fields(&req.extra)?;
     let bad = |param: &str, msg: String| Err(ApiError::bad_request("invalid_value", msg).with_param(param));
     if req.model.trim().is_empty() {
         return bad("model", "`model` must be a model id or \"auto\"".into());
@@ -218,7 +263,7 @@ fn validate(req: ChatCompletionRequest, defaults: &Config) -> Result<ChatInput, 
             return bad(
                 &format!("messages[{i}].role"),
                 format!(
-                    "messages[{i}].role \"{}\" is not supported; use system, developer, user or assistant",
+                    "messages[{i}].role \"{}\" is not supported; use system, developer, user, assistant or tool",
                     m.role.chars().take(40).collect::<String>()
                 ),
             );
@@ -230,7 +275,39 @@ fn validate(req: ChatCompletionRequest, defaults: &Config) -> Result<ChatInput, 
                 Err(msg) => return bad(&format!("messages[{i}].content"), format!("messages[{i}].content: {msg}")),
             },
         };
-        messages.push(ChatMessage { role, content });
+        let tool_calls: Vec<conductor_providers::ToolCall> =
+            m.tool_calls.clone().unwrap_or_default().into_iter().map(Into::into).collect();
+        if role != Role::Assistant && !tool_calls.is_empty() {
+            return bad(
+                &format!("messages[{i}].tool_calls"),
+                format!("messages[{i}]: only assistant turns call tools"),
+            );
+        }
+        for (j, c) in tool_calls.iter().enumerate() {
+            if !serde_json::from_str::<Value>(&c.arguments).is_ok_and(|v| v.is_object()) {
+                return bad(
+                    &format!("messages[{i}].tool_calls[{j}].function.arguments"),
+                    format!("messages[{i}].tool_calls[{j}].function.arguments must be the JSON text of an object"),
+                );
+            }
+        }
+        let tool_call_id = m.tool_call_id.clone();
+        if role == Role::Tool {
+            let Some(id) = tool_call_id.as_deref() else {
+                return bad(
+                    &format!("messages[{i}].tool_call_id"),
+                    format!("messages[{i}]: a tool message needs `tool_call_id`"),
+                );
+            };
+            let asked = messages[..].iter().rev().any(|p: &ChatMessage| p.tool_calls.iter().any(|c| c.id == id));
+            if !asked {
+                return bad(
+                    &format!("messages[{i}].tool_call_id"),
+                    format!("messages[{i}].tool_call_id `{id}` answers no earlier assistant tool call"),
+                );
+            }
+        }
+        messages.push(ChatMessage { role, content, tool_calls, tool_call_id });
     }
     if !messages.iter().any(|m| m.role == Role::User) {
         return bad("messages", "`messages` must contain at least one user message".into());
@@ -277,6 +354,9 @@ fn validate(req: ChatCompletionRequest, defaults: &Config) -> Result<ChatInput, 
             user: req.user,
             extras,
             requires,
+            tools,
+            tool_choice,
+            parallel_tool_calls,
             passthrough: None,
         },
         stream,
@@ -461,10 +541,45 @@ mod tests {
         .unwrap();
         let fields: Vec<&str> = i.request.requires.iter().map(|r| r.field.as_str()).collect();
         assert_eq!(fields, ["response_format", "tools", "messages[0].name"]);
+        assert_eq!(i.request.tools[0].name, "f");
         let p = i.request.passthrough.unwrap();
         assert!(p.get("conductor").is_none(), "routing knobs are never forwarded");
         assert_eq!(p["max_completion_tokens"], 7, "the limit keeps the name the client used");
         assert!(p.contains_key("logit_bias") && p.contains_key("tools"));
+    }
+
+    #[test]
+    fn tool_turns_are_typed_and_checked() {
+        let ok = parse(
+            br#"{"model":"auto","messages":[{"role":"user","content":"2+2?"},
+                {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"calc","arguments":"{\"e\":\"2+2\"}"}}]},
+                {"role":"tool","tool_call_id":"c1","content":"4"}],
+                "tools":[{"type":"function","function":{"name":"calc","parameters":{"type":"object"}}}],
+                "tool_choice":{"type":"function","function":{"name":"calc"}},"parallel_tool_calls":false}"#,
+        )
+        .unwrap();
+        let r = &ok.request;
+        assert_eq!(r.messages[1].tool_calls[0].name, "calc");
+        assert_eq!(r.messages[2].role, Role::Tool);
+        assert_eq!(r.tool_choice, Some(ToolChoice::Function("calc".into())));
+        assert_eq!(r.parallel_tool_calls, Some(false));
+        assert!(r.requires.iter().all(|q| q.capability == "tools"), "{:?}", r.requires);
+        let e = err(
+            r#"{"model":"auto","messages":[{"role":"user","content":"x"},{"role":"tool","tool_call_id":"nope","content":"4"}]}"#,
+        );
+        assert_eq!(e.param.as_deref(), Some("messages[1].tool_call_id"));
+        let e = err(
+            r#"{"model":"auto","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"a"}}],"tool_choice":{"type":"function","function":{"name":"b"}}}"#,
+        );
+        assert_eq!(e.param.as_deref(), Some("tool_choice"));
+        let e = err(
+            r#"{"model":"auto","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"a b"}}]}"#,
+        );
+        assert_eq!(e.param.as_deref(), Some("tools[0].function.name"));
+        let e = err(
+            r#"{"model":"auto","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"a","arguments":"{oops"}}]}]}"#,
+        );
+        assert_eq!(e.param.as_deref(), Some("messages[1].tool_calls[0].function.arguments"));
     }
 
     #[test]

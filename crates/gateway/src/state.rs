@@ -22,4 +22,6 @@ pub struct AppState {
     pub verifiers: VerifierSet,
     /// Ratings per key per minute on `/v1/feedback`.
     pub feedback_limit: RateLimiter,
+    /// Agent runs, once the server knows its own address (their model calls come back here).
+    pub agents: std::sync::OnceLock<std::sync::Arc<conductor_agent::Runner>>,
 }

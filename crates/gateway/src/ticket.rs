@@ -234,6 +234,12 @@ impl Ticket {
             "candidates": self.plan.candidates,
             "attempts": self.attempts,
         });
+        // What the answer cost at the usage known now (final for whole answers; agents
+        // keep their books with it).
+        if let Some(m) = &self.chosen {
+            let (pt, ct) = (self.usage.prompt_tokens as usize, self.usage.completion_tokens as usize);
+            meta["cost_usd"] = json!(self.paid_before + m.entry.cost_usd(pt, ct));
+        }
         if let Some(v) = &self.verification {
             meta["abstained"] = v["abstained"].clone();
             meta["verification"] = v.clone();

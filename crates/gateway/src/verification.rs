@@ -132,6 +132,7 @@ mod tests {
             text: "x".into(),
             finish_reason: "stop".into(),
             usage: Usage::default(),
+            tool_calls: vec![],
             logprobs: p.map(|p| {
                 (0..20)
                     .map(|_| TokenLogprob { token: "t".into(), logprob: p.ln(), bytes: None, top_logprobs: vec![] })

@@ -9,7 +9,7 @@ use crate::engine::{Engine, EngineOptions, Event, FinishReason, Sampling, Timing
 use crate::error::{LocalError, Result};
 use crate::manifest::ModelSpec;
 use crate::prompt;
-use conductor_providers::{ChatMessage, ResponseFormat, TokenLogprob};
+use conductor_providers::{ChatMessage, ResponseFormat, TokenLogprob, ToolChoice, ToolSpec};
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -37,6 +37,13 @@ pub struct GenParams {
     pub logprobs: Option<usize>,
     /// Constrain the output to JSON (any object, or matching a schema).
     pub response_format: Option<ResponseFormat>,
+    /// Functions the model may call, offered through its chat template.
+    pub tools: Vec<ToolSpec>,
+    /// `None` and `Auto`: the model decides; `Required` and `Function` constrain the output
+    /// to one call (a grammar built from the tools' schemas); `ToolChoice::None` hides the tools.
+    pub tool_choice: Option<ToolChoice>,
+    /// `Some(false)`: stop after the first call.
+    pub parallel_tool_calls: Option<bool>,
 }
 
 impl Default for GenParams {
@@ -52,8 +59,64 @@ impl Default for GenParams {
             logit_bias: Vec::new(),
             logprobs: None,
             response_format: None,
+            tools: Vec::new(),
+            tool_choice: None,
+            parallel_tool_calls: None,
         }
     }
+}
+
+impl GenParams {
+    /// The tools the model is shown (none when `tool_choice` is "none").
+    pub fn offered_tools(&self) -> &[ToolSpec] {
+        if self.tool_choice == Some(ToolChoice::None) {
+            &[]
+        } else {
+            &self.tools
+        }
+    }
+
+    /// The JSON Schema of a forced call: `{"name": <one tool>, "arguments": <its schema>}`.
+    fn forced_call_schema(&self) -> Result<Option<serde_json::Value>> {
+        let only = match &self.tool_choice {
+            Some(ToolChoice::Required) => None,
+            Some(ToolChoice::Function(name)) => Some(name.as_str()),
+            _ => return Ok(None),
+        };
+        if self.tools.is_empty() {
+            return Err(LocalError::InvalidParams("tool_choice requires a tool call but `tools` is empty".into()));
+        }
+        let options: Vec<serde_json::Value> = self
+            .tools
+            .iter()
+            .filter(|t| only.is_none_or(|n| n == t.name))
+            .map(|t| {
+                serde_json::json!({
+                    "type": "object",
+                    "properties": {"name": {"const": t.name}, "arguments": t.parameters},
+                    "required": ["name", "arguments"],
+                    "additionalProperties": false,
+                })
+            })
+            .collect();
+        if options.is_empty() {
+            return Err(LocalError::InvalidParams(format!(
+                "tool_choice names `{}`, which is not among `tools`",
+                only.unwrap_or_default()
+            )));
+        }
+        Ok(Some(serde_json::json!({"anyOf": options})))
+    }
+}
+
+/// The client's stop sequences, and the end of a call when only one call is allowed (the
+/// tool-call parser completes a call left open at a stop).
+fn stop_sequences(p: &GenParams) -> Vec<String> {
+    let mut stop = p.stop.clone();
+    if p.parallel_tool_calls == Some(false) && !p.offered_tools().is_empty() {
+        stop.push("</tool_call>".into());
+    }
+    stop
 }
 
 /// The result of one generation.
@@ -131,7 +194,7 @@ impl ChatModel {
         if messages.is_empty() {
             return Err(LocalError::InvalidParams("messages must not be empty".into()));
         }
-        Ok(self.template.render(messages)?)
+        Ok(self.template.render(messages, &[])?)
     }
 
     /// Token ids of `text`, control-token spellings recognised (`decode(encode(s)) == s`).
@@ -155,12 +218,12 @@ impl ChatModel {
     /// The prompt tokens for `messages`: the chat template's control tokens, and message
     /// content as plain text (it cannot forge a turn).
     pub fn prompt_tokens(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
-        Ok(prompt::encode(self.model, &self.template, messages)?.into_iter().map(|t| t.0 as u32).collect())
+        Ok(prompt::encode(self.model, &self.template, messages, &[])?.into_iter().map(|t| t.0 as u32).collect())
     }
 
     /// How many tokens `messages` take once rendered with the chat template.
     pub fn count_prompt_tokens(&self, messages: &[ChatMessage]) -> Result<usize> {
-        Ok(prompt::encode(self.model, &self.template, messages)?.len())
+        Ok(prompt::encode(self.model, &self.template, messages, &[])?.len())
     }
 
     fn sampling(&self, p: &GenParams, prompt_len: usize) -> Result<Sampling> {
@@ -197,8 +260,19 @@ impl ChatModel {
         if prompt_len >= ctx {
             return Err(LocalError::PromptTooLong { prompt_tokens: prompt_len, context_length: ctx });
         }
+        let forced = p.forced_call_schema()?;
+        if forced.is_some() && p.response_format.is_some() {
+            return bad("response_format cannot be combined with a tool_choice that forces a call".into());
+        }
         let grammar = match &p.response_format {
-            None => None,
+            None => match forced {
+                None => None,
+                Some(schema) => Some(llama_cpp_2::json_schema_to_grammar(&schema.to_string()).map_err(|e| {
+                    LocalError::InvalidParams(format!(
+                        "the tools' parameter schemas cannot be expressed as a grammar for local models ({e})"
+                    ))
+                })?),
+            },
             Some(ResponseFormat::JsonObject) => Some(crate::engine::JSON_OBJECT_GBNF.to_string()),
             Some(ResponseFormat::JsonSchema(schema)) => {
                 Some(llama_cpp_2::json_schema_to_grammar(&schema.to_string()).map_err(|e| {
@@ -214,7 +288,7 @@ impl ChatModel {
             temperature: p.temperature as f32,
             top_p: p.top_p.map(|x| x as f32),
             seed: p.seed,
-            stop: p.stop.clone(),
+            stop: stop_sequences(p),
             frequency_penalty: p.frequency_penalty,
             presence_penalty: p.presence_penalty,
             logit_bias: p.logit_bias.clone(),
@@ -226,7 +300,7 @@ impl ChatModel {
     /// Starts generating the assistant's reply; returns at once. A full engine queue is
     /// [`LocalError::Busy`].
     pub fn start(&self, messages: &[ChatMessage], params: &GenParams) -> Result<Running> {
-        let prompt = prompt::encode(self.model, &self.template, messages)?;
+        let prompt = prompt::encode(self.model, &self.template, messages, params.offered_tools())?;
         let sampling = self.sampling(params, prompt.len())?;
         let prompt_tokens = prompt.len();
         let rx = self.engine.submit(prompt, sampling)?;

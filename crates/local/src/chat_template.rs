@@ -3,7 +3,7 @@
 //! has none. SmolLM2 and Qwen2.5 both use ChatML with a default system prompt that
 //! their templates insert; rendering the real template keeps that exact.
 
-use conductor_providers::ChatMessage;
+use conductor_providers::{ChatMessage, ToolSpec};
 use minijinja::{context, Environment};
 
 const CHATML: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
@@ -27,17 +27,47 @@ impl ChatTemplate {
         Ok(Self { env })
     }
 
-    /// The prompt text for `messages`, ending with the assistant's turn opener.
-    pub fn render(&self, messages: &[ChatMessage]) -> anyhow::Result<String> {
+    /// The prompt text for `messages`, ending with the assistant's turn opener; `tools`
+    /// are offered the way the template describes them (Hugging Face's conventions: each
+    /// tool in OpenAI's `{"type": "function", ...}` form, a call's arguments as an object).
+    pub fn render(&self, messages: &[ChatMessage], tools: &[ToolSpec]) -> anyhow::Result<String> {
         let tmpl = self.env.get_template("chat")?;
-        let turns: Vec<minijinja::Value> =
-            messages.iter().map(|m| context! { role => m.role.as_str(), content => m.content.clone() }).collect();
+        let turns: Vec<minijinja::Value> = messages.iter().map(turn).collect();
+        let tools = if tools.is_empty() {
+            minijinja::Value::UNDEFINED
+        } else {
+            minijinja::Value::from(minijinja::value::Serde(tools.iter().map(ToolSpec::to_openai).collect::<Vec<_>>()))
+        };
         tmpl.render(context! {
             messages => minijinja::Value::from(turns),
             add_generation_prompt => true,
-            tools => minijinja::Value::UNDEFINED,
+            tools => tools,
         })
         .map_err(|e| anyhow::anyhow!("rendering chat template: {e}"))
+    }
+}
+
+/// One message as templates read it.
+fn turn(m: &ChatMessage) -> minijinja::Value {
+    let calls: Vec<serde_json::Value> = m
+        .tool_calls
+        .iter()
+        .map(|c| {
+            let args: serde_json::Value =
+                serde_json::from_str(&c.arguments).unwrap_or_else(|_| serde_json::Value::String(c.arguments.clone()));
+            serde_json::json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": args}})
+        })
+        .collect();
+    let calls = if calls.is_empty() {
+        minijinja::Value::UNDEFINED
+    } else {
+        minijinja::Value::from(minijinja::value::Serde(calls))
+    };
+    context! {
+        role => m.role.as_str(),
+        content => m.content.clone(),
+        tool_calls => calls,
+        tool_call_id => m.tool_call_id.clone(),
     }
 }
 
@@ -48,7 +78,7 @@ mod tests {
     #[test]
     fn chatml_fallback_renders_turns_and_generation_prompt() {
         let t = ChatTemplate::new(None).unwrap();
-        let s = t.render(&[ChatMessage::system("Be brief."), ChatMessage::user("Hi")]).unwrap();
+        let s = t.render(&[ChatMessage::system("Be brief."), ChatMessage::user("Hi")], &[]).unwrap();
         assert_eq!(
             s,
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"

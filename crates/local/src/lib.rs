@@ -17,6 +17,7 @@ mod prompt;
 mod provider;
 mod reader;
 mod stop;
+pub mod tool_calls;
 
 pub use chat_model::{ChatModel, GenParams, Generation, Running, MAX_TOP_LOGPROBS};
 pub use conductor_providers::{ChatMessage, ResponseFormat, Role, TokenLogprob};

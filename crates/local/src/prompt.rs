@@ -6,7 +6,7 @@
 
 use crate::chat_template::ChatTemplate;
 use crate::error::{LocalError, Result};
-use conductor_providers::ChatMessage;
+use conductor_providers::{ChatMessage, ToolSpec};
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
@@ -24,19 +24,24 @@ pub(crate) fn tokenize(model: &LlamaModel, text: &str, special: bool) -> Vec<Lla
 }
 
 /// The prompt tokens of `messages` as `template` renders them, content encoded as text.
-pub(crate) fn encode(model: &LlamaModel, template: &ChatTemplate, messages: &[ChatMessage]) -> Result<Vec<LlamaToken>> {
+pub(crate) fn encode(
+    model: &LlamaModel,
+    template: &ChatTemplate,
+    messages: &[ChatMessage],
+    tools: &[ToolSpec],
+) -> Result<Vec<LlamaToken>> {
     if messages.is_empty() {
         return Err(LocalError::InvalidParams("messages must not be empty".into()));
     }
     let marked: Vec<ChatMessage> =
-        messages.iter().enumerate().map(|(i, m)| ChatMessage { role: m.role, content: marker(i) }).collect();
-    let rendered = template.render(&marked)?;
+        messages.iter().enumerate().map(|(i, m)| ChatMessage { content: marker(i), ..m.clone() }).collect();
+    let rendered = template.render(&marked, tools)?;
     let mut out = Vec::new();
     let mut rest = rendered.as_str();
     for (i, m) in messages.iter().enumerate() {
         let mk = marker(i);
         let Some(at) = rest.find(&mk) else {
-            return fallback(model, template, messages);
+            return fallback(model, template, messages, tools);
         };
         out.extend(tokenize(model, &rest[..at], true));
         out.extend(tokenize(model, &m.content, false));
@@ -44,7 +49,7 @@ pub(crate) fn encode(model: &LlamaModel, template: &ChatTemplate, messages: &[Ch
     }
     if rest.contains('\u{E000}') {
         // The template repeats a message: take the conservative path.
-        return fallback(model, template, messages);
+        return fallback(model, template, messages, tools);
     }
     out.extend(tokenize(model, rest, true));
     Ok(with_bos(model, out))
@@ -53,7 +58,12 @@ pub(crate) fn encode(model: &LlamaModel, template: &ChatTemplate, messages: &[Ch
 /// For templates that transform or repeat content (so the markers do not survive): render
 /// the real content with every control-token spelling in it broken up, then tokenize the
 /// whole prompt with control tokens recognised.
-fn fallback(model: &LlamaModel, template: &ChatTemplate, messages: &[ChatMessage]) -> Result<Vec<LlamaToken>> {
+fn fallback(
+    model: &LlamaModel,
+    template: &ChatTemplate,
+    messages: &[ChatMessage],
+    tools: &[ToolSpec],
+) -> Result<Vec<LlamaToken>> {
     let vocab = model.vocab();
     let controls: Vec<String> = (0..model.n_vocab())
         .map(LlamaToken)
@@ -72,10 +82,10 @@ fn fallback(model: &LlamaModel, template: &ChatTemplate, messages: &[ChatMessage
                     c = c.replace(s.as_str(), &format!("{first}\u{200B}{}", chars.as_str()));
                 }
             }
-            ChatMessage { role: m.role, content: c }
+            ChatMessage { content: c, ..m.clone() }
         })
         .collect();
-    let text = template.render(&safe)?;
+    let text = template.render(&safe, tools)?;
     Ok(with_bos(model, tokenize(model, &text, true)))
 }
 

@@ -6,7 +6,9 @@
 
 use crate::openai_compat::status_error;
 use crate::sse;
-use crate::{ChatRequest, ChatResponse, EventStream, Provider, ProviderError, Role, StreamEvent, Usage};
+use crate::{
+    ChatRequest, ChatResponse, EventStream, Provider, ProviderError, Role, StreamEvent, ToolCall, ToolChoice, Usage,
+};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use serde_json::{json, Value};
@@ -59,12 +61,37 @@ impl AnthropicProvider {
 pub fn request_body(req: &ChatRequest, stream: bool) -> Value {
     let system: Vec<&str> =
         req.messages.iter().filter(|m| m.role == Role::System).map(|m| m.content.as_str()).collect();
-    let messages: Vec<Value> = req
-        .messages
-        .iter()
-        .filter(|m| m.role != Role::System)
-        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-        .collect();
+    let mut messages: Vec<Value> = Vec::new();
+    for m in req.messages.iter().filter(|m| m.role != Role::System) {
+        match m.role {
+            // Tool results go back as `tool_result` blocks of a user turn; consecutive
+            // results share one turn (the API wants user and assistant to alternate).
+            Role::Tool => {
+                let block = json!({"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content});
+                let last = messages.last_mut();
+                match last {
+                    Some(l) if l["role"] == "user" && l["content"].is_array() => {
+                        if let Some(a) = l["content"].as_array_mut() {
+                            a.push(block)
+                        }
+                    }
+                    _ => messages.push(json!({"role": "user", "content": [block]})),
+                }
+            }
+            Role::Assistant if !m.tool_calls.is_empty() => {
+                let mut blocks = Vec::new();
+                if !m.content.is_empty() {
+                    blocks.push(json!({"type": "text", "text": m.content}));
+                }
+                for c in &m.tool_calls {
+                    let input: Value = serde_json::from_str(&c.arguments).unwrap_or_else(|_| json!({}));
+                    blocks.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}));
+                }
+                messages.push(json!({"role": "assistant", "content": blocks}));
+            }
+            _ => messages.push(json!({"role": m.role.as_str(), "content": m.content})),
+        }
+    }
     let mut o = serde_json::Map::new();
     o.insert("model".into(), json!(req.model));
     o.insert("max_tokens".into(), json!(req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)));
@@ -85,6 +112,24 @@ pub fn request_body(req: &ChatRequest, stream: bool) -> Value {
     if stream {
         o.insert("stream".into(), json!(true));
     }
+    if !req.tools.is_empty() {
+        let tools: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
+            .collect();
+        o.insert("tools".into(), json!(tools));
+        let mut choice = match &req.tool_choice {
+            None | Some(ToolChoice::Auto) => json!({"type": "auto"}),
+            Some(ToolChoice::None) => json!({"type": "none"}),
+            Some(ToolChoice::Required) => json!({"type": "any"}),
+            Some(ToolChoice::Function(n)) => json!({"type": "tool", "name": n}),
+        };
+        if req.parallel_tool_calls == Some(false) && choice["type"] != "none" {
+            choice["disable_parallel_tool_use"] = json!(true);
+        }
+        o.insert("tool_choice".into(), choice);
+    }
     Value::Object(o)
 }
 
@@ -93,6 +138,7 @@ pub fn finish_reason(stop_reason: Option<&str>) -> String {
     match stop_reason {
         Some("max_tokens") => "length",
         Some("refusal") => "content_filter",
+        Some("tool_use") => "tool_calls",
         _ => "stop",
     }
     .to_string()
@@ -109,11 +155,21 @@ pub fn parse_response(v: &Value) -> Result<ChatResponse, ProviderError> {
         .filter(|b| b.get("type").and_then(|t| t.as_str()) == Some("text"))
         .filter_map(|b| b.get("text").and_then(|t| t.as_str()))
         .collect();
+    let tool_calls = content
+        .iter()
+        .filter(|b| b.get("type").and_then(|t| t.as_str()) == Some("tool_use"))
+        .map(|b| ToolCall {
+            id: b["id"].as_str().unwrap_or_default().to_string(),
+            name: b["name"].as_str().unwrap_or_default().to_string(),
+            arguments: b.get("input").map(|i| i.to_string()).unwrap_or_else(|| "{}".into()),
+        })
+        .collect();
     let usage = v.get("usage");
     let get = |k: &str| usage.and_then(|u| u.get(k)).and_then(|x| x.as_u64()).unwrap_or(0);
     Ok(ChatResponse {
         text,
         logprobs: None,
+        tool_calls,
         finish_reason: finish_reason(v.get("stop_reason").and_then(|s| s.as_str())),
         usage: Usage { prompt_tokens: get("input_tokens"), completion_tokens: get("output_tokens") },
     })
@@ -124,9 +180,9 @@ impl Provider for AnthropicProvider {
         "anthropic"
     }
 
-    /// The Messages API translation covers the core chat fields only.
-    fn supports(&self, _model: &str, _capability: &str) -> bool {
-        false
+    /// The Messages API translation covers the core chat fields and tool use.
+    fn supports(&self, _model: &str, capability: &str) -> bool {
+        capability == "tools"
     }
 
     fn complete(&self, req: ChatRequest) -> BoxFuture<'static, Result<ChatResponse, ProviderError>> {
@@ -153,6 +209,8 @@ impl Provider for AnthropicProvider {
 
 #[derive(Default)]
 struct StreamState {
+    /// Content block index → tool call index, for `tool_use` blocks.
+    tools: std::collections::HashMap<u64, u32>,
     usage: Usage,
     stop_reason: Option<String>,
     done: bool,
@@ -168,6 +226,26 @@ fn apply(st: &mut StreamState, data: &str) -> Result<Option<StreamEvent>, Provid
             st.usage.prompt_tokens = u["input_tokens"].as_u64().unwrap_or(0);
             st.usage.completion_tokens = u["output_tokens"].as_u64().unwrap_or(0);
             Ok(None)
+        }
+        "content_block_start" if v["content_block"]["type"] == "tool_use" => {
+            let index = st.tools.len() as u32;
+            st.tools.insert(v["index"].as_u64().unwrap_or(0), index);
+            let b = &v["content_block"];
+            Ok(Some(StreamEvent::ToolCall {
+                index,
+                id: b["id"].as_str().map(str::to_string),
+                name: b["name"].as_str().map(str::to_string),
+                arguments: String::new(),
+            }))
+        }
+        "content_block_delta" if v["delta"]["type"] == "input_json_delta" => {
+            let index = st.tools.get(&v["index"].as_u64().unwrap_or(0)).copied().unwrap_or(0);
+            Ok(v["delta"]["partial_json"].as_str().filter(|t| !t.is_empty()).map(|t| StreamEvent::ToolCall {
+                index,
+                id: None,
+                name: None,
+                arguments: t.to_string(),
+            }))
         }
         "content_block_delta" => Ok(v["delta"]["text"]
             .as_str()
@@ -238,10 +316,7 @@ mod tests {
     fn system_moves_to_top_level() {
         let req = ChatRequest {
             model: "claude".into(),
-            messages: vec![
-                ChatMessage { role: Role::System, content: "be brief".into() },
-                ChatMessage { role: Role::User, content: "hi".into() },
-            ],
+            messages: vec![ChatMessage::system("be brief"), ChatMessage::user("hi")],
             stop: vec!["END".into()],
             temperature: Some(1.5),
             ..Default::default()
@@ -282,6 +357,60 @@ mod tests {
                 usage: Some(Usage { prompt_tokens: 7, completion_tokens: 2 })
             }
         );
+    }
+
+    #[test]
+    fn tool_turns_translate_both_ways() {
+        let call =
+            ToolCall { id: "call_1".into(), name: "calculator".into(), arguments: r#"{"expression":"2+2"}"#.into() };
+        let req = ChatRequest {
+            model: "claude".into(),
+            messages: vec![
+                ChatMessage::user("what is 2+2?"),
+                ChatMessage { tool_calls: vec![call], ..ChatMessage::assistant("") },
+                ChatMessage::tool("call_1", "4"),
+            ],
+            tools: vec![crate::ToolSpec {
+                name: "calculator".into(),
+                description: Some("evaluates".into()),
+                parameters: json!({"type": "object"}),
+            }],
+            tool_choice: Some(ToolChoice::Function("calculator".into())),
+            parallel_tool_calls: Some(false),
+            ..Default::default()
+        };
+        let b = request_body(&req, false);
+        assert_eq!(b["tools"][0]["input_schema"]["type"], "object");
+        assert_eq!(b["tool_choice"], json!({"type": "tool", "name": "calculator", "disable_parallel_tool_use": true}));
+        assert_eq!(
+            b["messages"][1]["content"][0],
+            json!({"type": "tool_use", "id": "call_1", "name": "calculator", "input": {"expression": "2+2"}})
+        );
+        assert_eq!(b["messages"][2]["content"][0]["type"], "tool_result");
+        assert_eq!(b["messages"][2]["content"][0]["tool_use_id"], "call_1");
+        let v = json!({"content":[{"type":"text","text":"let me"},{"type":"tool_use","id":"toolu_1","name":"calculator","input":{"expression":"3*3"}}],
+            "stop_reason":"tool_use","usage":{"input_tokens":3,"output_tokens":1}});
+        let r = parse_response(&v).unwrap();
+        assert_eq!(r.finish_reason, "tool_calls");
+        assert_eq!(r.tool_calls[0].name, "calculator");
+        assert_eq!(serde_json::from_str::<Value>(&r.tool_calls[0].arguments).unwrap(), json!({"expression": "3*3"}));
+        let mut st = StreamState::default();
+        let start = apply(&mut st, r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_2","name":"calculator","input":{}}}"#).unwrap();
+        assert_eq!(
+            start,
+            Some(StreamEvent::ToolCall {
+                index: 0,
+                id: Some("toolu_2".into()),
+                name: Some("calculator".into()),
+                arguments: String::new()
+            })
+        );
+        let piece = apply(
+            &mut st,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"expr"}}"#,
+        )
+        .unwrap();
+        assert_eq!(piece, Some(StreamEvent::ToolCall { index: 0, id: None, name: None, arguments: "{\"expr".into() }));
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub mod types;
 pub use error::ProviderError;
 pub use types::{
     ChatMessage, ChatRequest, ChatResponse, Extras, Requirement, ResponseFormat, Role, StreamEvent, TokenLogprob,
-    TopLogprob, Usage,
+    ToolCall, ToolChoice, ToolSpec, TopLogprob, Usage,
 };
 
 use futures::future::BoxFuture;

@@ -70,6 +70,16 @@ impl OpenAiCompatProvider {
             extra.insert("logprobs".into(), serde_json::json!(true));
             extra.insert("top_logprobs".into(), serde_json::json!(k));
         }
+        if !req.tools.is_empty() {
+            let tools: Vec<serde_json::Value> = req.tools.iter().map(|t| t.to_openai()).collect();
+            extra.insert("tools".into(), serde_json::json!(tools));
+        }
+        if let Some(c) = &req.tool_choice {
+            extra.insert("tool_choice".into(), c.to_openai());
+        }
+        if let Some(p) = req.parallel_tool_calls {
+            extra.insert("parallel_tool_calls".into(), serde_json::json!(p));
+        }
         ChatCompletionRequest {
             model: req.model.clone(),
             messages: req
@@ -77,8 +87,12 @@ impl OpenAiCompatProvider {
                 .iter()
                 .map(|m| WireMessage {
                     role: m.role.as_str().to_string(),
-                    content: Some(MessageContent::Text(m.content.clone())),
+                    // An assistant turn that only calls tools has no content.
+                    content: (!m.content.is_empty() || m.tool_calls.is_empty())
+                        .then(|| MessageContent::Text(m.content.clone())),
                     name: None,
+                    tool_calls: (!m.tool_calls.is_empty()).then(|| m.tool_calls.iter().map(Into::into).collect()),
+                    tool_call_id: m.tool_call_id.clone(),
                     extra: Default::default(),
                 })
                 .collect(),
@@ -150,6 +164,7 @@ impl Provider for OpenAiCompatProvider {
             let usage = parsed.usage.unwrap_or_default();
             Ok(ChatResponse {
                 logprobs: token_logprobs(&choice.logprobs),
+                tool_calls: choice.message.tool_calls.unwrap_or_default().into_iter().map(Into::into).collect(),
                 text: choice.message.content.unwrap_or_default(),
                 finish_reason: choice.finish_reason.unwrap_or_else(|| "stop".into()),
                 usage: Usage { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens },
@@ -252,6 +267,15 @@ where
                     for c in chunk.choices {
                         if let Some(text) = c.delta.content.clone().filter(|t| !t.is_empty()) {
                             st.pending.push_back(StreamEvent::Delta { text, logprobs: token_logprobs(&c.logprobs) });
+                        }
+                        for t in c.delta.tool_calls.into_iter().flatten() {
+                            let f = t.function.unwrap_or_default();
+                            st.pending.push_back(StreamEvent::ToolCall {
+                                index: t.index,
+                                id: t.id,
+                                name: f.name,
+                                arguments: f.arguments.unwrap_or_default(),
+                            });
                         }
                         if let Some(fr) = c.finish_reason {
                             st.finish_reason = Some(fr);

@@ -76,9 +76,142 @@ pub struct WireMessage {
     pub content: Option<MessageContent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Other message fields (`tool_calls`, `tool_call_id`, ...), kept like the request's.
+    /// An assistant turn's function calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<WireToolCall>>,
+    /// The call a `tool` turn answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// Other message fields (`refusal`, `audio`, ...), kept like the request's.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, Value>,
+}
+
+/// One function call in a message or response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireToolCall {
+    pub id: String,
+    #[serde(rename = "type", default = "function")]
+    pub kind: String,
+    pub function: WireFunction,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireFunction {
+    pub name: String,
+    /// JSON text of the arguments object.
+    #[serde(default)]
+    pub arguments: String,
+}
+
+fn function() -> String {
+    "function".into()
+}
+
+impl From<&crate::ToolCall> for WireToolCall {
+    fn from(c: &crate::ToolCall) -> Self {
+        WireToolCall {
+            id: c.id.clone(),
+            kind: function(),
+            function: WireFunction { name: c.name.clone(), arguments: c.arguments.clone() },
+        }
+    }
+}
+
+impl From<WireToolCall> for crate::ToolCall {
+    fn from(c: WireToolCall) -> Self {
+        crate::ToolCall { id: c.id, name: c.function.name, arguments: c.function.arguments }
+    }
+}
+
+/// A piece of a streamed tool call (`choices[].delta.tool_calls[]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WireToolCallDelta {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<WireFunctionDelta>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WireFunctionDelta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<String>,
+}
+
+/// `tools` of a request, typed; `Err` says which entry is wrong and how.
+pub fn parse_tools(v: &Value) -> Result<Vec<crate::ToolSpec>, (String, String)> {
+    let Value::Array(items) = v else {
+        return Err(("tools".into(), "`tools` must be a list of {\"type\": \"function\", \"function\": {...}}".into()));
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, t) in items.iter().enumerate() {
+        let at = format!("tools[{i}]");
+        if t.get("type").and_then(Value::as_str) != Some("function") {
+            return Err((format!("{at}.type"), format!("`{at}.type` must be \"function\"")));
+        }
+        let f = t
+            .get("function")
+            .filter(|f| f.is_object())
+            .ok_or_else(|| (format!("{at}.function"), format!("`{at}.function` must be an object with a `name`")))?;
+        let spec: crate::ToolSpec = serde_json::from_value(f.clone())
+            .map_err(|e| (format!("{at}.function"), format!("`{at}.function`: {e}")))?;
+        let valid_name = !spec.name.is_empty()
+            && spec.name.len() <= 64
+            && spec.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid_name {
+            return Err((
+                format!("{at}.function.name"),
+                format!("`{at}.function.name` must be 1-64 letters, digits, underscores or dashes"),
+            ));
+        }
+        if !spec.parameters.is_object() {
+            return Err((
+                format!("{at}.function.parameters"),
+                format!("`{at}.function.parameters` must be a JSON Schema object"),
+            ));
+        }
+        if out.iter().any(|o: &crate::ToolSpec| o.name == spec.name) {
+            return Err((format!("{at}.function.name"), format!("two tools are named `{}`", spec.name)));
+        }
+        out.push(spec);
+    }
+    Ok(out)
+}
+
+/// `tool_choice`, typed: "auto", "none", "required" or `{"type": "function", "function": {"name"}}`.
+pub fn parse_tool_choice(v: &Value) -> Result<crate::ToolChoice, String> {
+    use crate::ToolChoice;
+    match v {
+        Value::String(s) if s == "auto" => Ok(ToolChoice::Auto),
+        Value::String(s) if s == "none" => Ok(ToolChoice::None),
+        Value::String(s) if s == "required" => Ok(ToolChoice::Required),
+        Value::Object(_) => {
+            v["function"]["name"].as_str().map(|n| ToolChoice::Function(n.to_string())).ok_or_else(|| {
+                "`tool_choice` object must be {\"type\": \"function\", \"function\": {\"name\": ...}}".into()
+            })
+        }
+        _ => Err("`tool_choice` must be \"auto\", \"none\", \"required\" or a named function".into()),
+    }
+}
+
+impl crate::ToolChoice {
+    /// OpenAI's wire form.
+    pub fn to_openai(&self) -> Value {
+        use crate::ToolChoice;
+        match self {
+            ToolChoice::Auto => Value::from("auto"),
+            ToolChoice::None => Value::from("none"),
+            ToolChoice::Required => Value::from("required"),
+            ToolChoice::Function(n) => serde_json::json!({"type": "function", "function": {"name": n}}),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -168,6 +301,8 @@ pub struct ResponseMessage {
     pub role: String,
     #[serde(default)]
     pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<WireToolCall>>,
 }
 
 fn assistant() -> String {
@@ -212,6 +347,8 @@ pub struct Delta {
     pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<WireToolCallDelta>>,
 }
 
 /// OpenAI's error envelope: `{"error": {"message", "type", "code", "param"}}`.

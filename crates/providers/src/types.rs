@@ -5,22 +5,25 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Who said a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     System,
+    #[default]
     User,
     Assistant,
+    /// A tool's result, answering one of the assistant's tool calls.
+    Tool,
 }
 
 impl Role {
-    /// Parses an OpenAI role name (`developer`, the newer name, means system); `None` for
-    /// roles conductor cannot route (e.g. `tool`).
+    /// Parses an OpenAI role name (`developer`, the newer name, means system).
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "system" | "developer" => Some(Role::System),
             "user" => Some(Role::User),
             "assistant" => Some(Role::Assistant),
+            "tool" => Some(Role::Tool),
             _ => None,
         }
     }
@@ -30,20 +33,34 @@ impl Role {
             Role::System => "system",
             Role::User => "user",
             Role::Assistant => "assistant",
+            Role::Tool => "tool",
         }
     }
 }
 
 /// One turn of a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub role: Role,
     pub content: String,
+    /// The functions an assistant turn called (OpenAI's `tool_calls`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// The call a `tool` turn answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
 }
 
 impl ChatMessage {
     pub fn new(role: Role, content: impl Into<String>) -> Self {
-        Self { role, content: content.into() }
+        Self { role, content: content.into(), ..Default::default() }
+    }
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self::new(Role::Assistant, content)
+    }
+    /// A tool's result for the call `id`.
+    pub fn tool(id: impl Into<String>, content: impl Into<String>) -> Self {
+        Self { role: Role::Tool, content: content.into(), tool_call_id: Some(id.into()), ..Default::default() }
     }
     pub fn user(content: impl Into<String>) -> Self {
         Self::new(Role::User, content)
@@ -73,6 +90,12 @@ pub struct ChatRequest {
     /// `response_format`, `message.name`, ...); a provider must support each (see
     /// [`crate::Provider::supports`]).
     pub requires: Vec<Requirement>,
+    /// Functions the model may call (empty: plain chat).
+    pub tools: Vec<ToolSpec>,
+    /// Whether and which tool the model must call; `None` is the provider's default (auto).
+    pub tool_choice: Option<ToolChoice>,
+    /// `Some(false)`: at most one call per turn.
+    pub parallel_tool_calls: Option<bool>,
     /// The client's request body as sent (minus conductor's own fields), for
     /// OpenAI-compatible upstreams, which get every field unchanged.
     pub passthrough: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
@@ -98,6 +121,61 @@ pub enum ResponseFormat {
     JsonObject,
     /// JSON matching this JSON Schema.
     JsonSchema(serde_json::Value),
+}
+
+/// A function the model may call, as OpenAI describes one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// JSON Schema of the arguments object.
+    #[serde(default = "empty_object")]
+    pub parameters: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::json!({"type": "object", "properties": {}})
+}
+
+impl ToolSpec {
+    /// OpenAI's `{"type": "function", "function": {...}}` form (also what chat templates expect).
+    pub fn to_openai(&self) -> serde_json::Value {
+        serde_json::json!({"type": "function", "function": self})
+    }
+}
+
+/// OpenAI's `tool_choice`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    Auto,
+    /// Answer in text; call nothing.
+    None,
+    /// Call at least one tool.
+    Required,
+    /// Call this function.
+    Function(String),
+}
+
+/// One function call by the model. `arguments` is JSON text, as in OpenAI's API: a
+/// provider only hands out calls whose arguments parsed as a JSON object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+impl ToolCall {
+    /// A fresh call id in OpenAI's style (`call_` + 24 hex digits).
+    pub fn new_id() -> String {
+        format!("call_{}", &uuid::Uuid::new_v4().simple().to_string()[..24])
+    }
+
+    /// OpenAI's `{"id", "type": "function", "function": {"name", "arguments"}}` form.
+    pub fn to_openai(&self) -> serde_json::Value {
+        serde_json::json!({"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}})
+    }
 }
 
 /// One generated token's log-probability and its most likely alternatives, in OpenAI's
@@ -145,6 +223,8 @@ pub struct ChatResponse {
     pub usage: Usage,
     /// Per-token log-probabilities, when asked for.
     pub logprobs: Option<Vec<TokenLogprob>>,
+    /// Functions the model called (`finish_reason` is then `tool_calls`).
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// One step of a streamed completion.
@@ -153,6 +233,9 @@ pub enum StreamEvent {
     /// A piece of generated text, with the log-probabilities of the tokens it came from
     /// when they were asked for.
     Delta { text: String, logprobs: Option<Vec<TokenLogprob>> },
+    /// A piece of the `index`-th tool call: its id and name come with the first piece,
+    /// its arguments' JSON text in one or more pieces.
+    ToolCall { index: u32, id: Option<String>, name: Option<String>, arguments: String },
     /// The end: why it stopped and, when the upstream reported it, token usage.
     Finish { finish_reason: String, usage: Option<Usage> },
 }

@@ -1,5 +1,6 @@
 //! One file per subcommand group; each only parses arguments and prints results.
 
+pub mod agent;
 pub mod bench;
 pub mod bench_gateway;
 #[cfg(feature = "local")]

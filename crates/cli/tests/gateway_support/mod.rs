@@ -173,7 +173,9 @@ impl Upstream {
 /// `grader` (a judge: "yes" when the answer to grade contains the reference answer, else "no"),
 /// `slow` (like ok, after 300 ms; streams send one chunk per 100 ms), `hang` (never
 /// answers), `400`, `500`, `429` (Retry-After: 0), `garbage` (200 with invalid JSON), `reset`
-/// (TCP RST), `cut` (non-stream: short body; stream: two chunks then close).
+/// (TCP RST), `cut` (non-stream: short body; stream: two chunks then close), `tools` /
+/// `anthropic_tools` (a scripted tool user, OpenAI's and Anthropic's API: see [`tool_reply`]),
+/// `agent` (an agent model following the script in its goal: see [`agent_reply`]).
 pub async fn start_upstream() -> Arc<Upstream> {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let up = Arc::new(Upstream { addr: listener.local_addr().unwrap().to_string(), ..Default::default() });
@@ -374,6 +376,43 @@ data: {"type":"message_stop"}"#,
                     sock.write_all(b"0\r\n\r\n").await?;
                 }
             }
+            "tools" => {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                let reply = tool_reply(&v);
+                if !stream {
+                    sock.write_all(json("200 OK", "", &reply.to_string()).as_bytes()).await?;
+                } else {
+                    sock.write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+                    )
+                    .await?;
+                    for p in tool_reply_chunks(&reply) {
+                        sock.write_all(format!("{:x}\r\n{p}\r\n", p.len()).as_bytes()).await?;
+                    }
+                    sock.write_all(b"0\r\n\r\n").await?;
+                }
+            }
+            "agent" => {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                sock.write_all(json("200 OK", "", &agent_reply(&v).to_string()).as_bytes()).await?;
+            }
+            "anthropic_tools" => {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                let reply = anthropic_tool_reply(&v);
+                if !stream {
+                    sock.write_all(json("200 OK", "", &reply.to_string()).as_bytes()).await?;
+                } else {
+                    sock.write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+                    )
+                    .await?;
+                    for e in anthropic_tool_events(&reply) {
+                        let p = format!("event: x\ndata: {e}\n\n");
+                        sock.write_all(format!("{:x}\r\n{p}\r\n", p.len()).as_bytes()).await?;
+                    }
+                    sock.write_all(b"0\r\n\r\n").await?;
+                }
+            }
             "hang" => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
             }
@@ -443,6 +482,131 @@ data: {"type":"message_stop"}"#,
         }
     }
     Ok(())
+}
+
+/// A scripted agent model. The goal (the first user message) holds `SCRIPT: <json>` —
+/// either a list of calls (`{"name", "arguments"}`), made one per turn in order, then a
+/// final answer quoting the last tool result; or `{"repeat": <call>}`, the same call
+/// forever (a model stuck in a loop).
+fn agent_reply(req: &serde_json::Value) -> serde_json::Value {
+    let messages = req["messages"].as_array().cloned().unwrap_or_default();
+    let goal = messages.iter().find(|m| m["role"] == "user").and_then(|m| m["content"].as_str()).unwrap_or("");
+    let script: serde_json::Value =
+        goal.split_once("SCRIPT:").and_then(|(_, s)| serde_json::from_str(s.trim()).ok()).unwrap_or_default();
+    let done = messages.iter().filter(|m| m["role"] == "tool").count();
+    let call = match (&script["repeat"], script.as_array()) {
+        (c, _) if c.is_object() => Some(c.clone()),
+        (_, Some(list)) => list.get(done).cloned(),
+        _ => None,
+    };
+    let message = match call {
+        Some(c) => serde_json::json!({"role": "assistant", "content": null, "tool_calls": [{
+            "id": format!("call_{done}"), "type": "function",
+            "function": {"name": c["name"], "arguments": c["arguments"].to_string()}}]}),
+        None => {
+            let last = messages.iter().rev().find(|m| m["role"] == "tool").and_then(|m| m["content"].as_str());
+            serde_json::json!({"role": "assistant", "content": format!("done: {}", last.unwrap_or("no tools").trim())})
+        }
+    };
+    let finish = if message["tool_calls"].is_array() { "tool_calls" } else { "stop" };
+    serde_json::json!({
+        "id": "up-a", "object": "chat.completion", "created": 1, "model": "fake",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
+    })
+}
+
+/// A scripted tool user: with `tools` and no tool result yet, it calls the first tool with
+/// `{"expression": "6*7"}` (a calculator); after a tool result, it answers with that result.
+fn tool_reply(req: &serde_json::Value) -> serde_json::Value {
+    let messages = req["messages"].as_array().cloned().unwrap_or_default();
+    let last = messages.last().cloned().unwrap_or_default();
+    let message = if last["role"] == "tool" {
+        serde_json::json!({"role": "assistant", "content": format!("The answer is {}.", last["content"].as_str().unwrap_or(""))})
+    } else if let Some(name) = req["tools"][0]["function"]["name"].as_str() {
+        serde_json::json!({"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_up1", "type": "function", "function": {"name": name, "arguments": "{\"expression\": \"6*7\"}"}}]})
+    } else {
+        serde_json::json!({"role": "assistant", "content": "no tools offered"})
+    };
+    let finish = if message["tool_calls"].is_array() { "tool_calls" } else { "stop" };
+    serde_json::json!({
+        "id": "up-t", "object": "chat.completion", "created": 1, "model": "fake",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
+    })
+}
+
+/// [`tool_reply`] as OpenAI streams it: a call's id and name first, its arguments in pieces.
+fn tool_reply_chunks(reply: &serde_json::Value) -> Vec<String> {
+    let m = &reply["choices"][0]["message"];
+    let finish = reply["choices"][0]["finish_reason"].as_str().unwrap();
+    let wrap = |delta: serde_json::Value, finish: Option<&str>| {
+        let c = serde_json::json!({"id": "up-t", "object": "chat.completion.chunk", "created": 1, "model": "fake",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        format!("data: {c}\n\n")
+    };
+    let mut out = vec![wrap(serde_json::json!({"role": "assistant"}), None)];
+    if let Some(calls) = m["tool_calls"].as_array() {
+        for (i, c) in calls.iter().enumerate() {
+            out.push(wrap(serde_json::json!({"tool_calls": [{"index": i, "id": c["id"], "type": "function", "function": {"name": c["function"]["name"], "arguments": ""}}]}), None));
+            let args = c["function"]["arguments"].as_str().unwrap();
+            let (a, b) = args.split_at(args.len() / 2);
+            for piece in [a, b] {
+                out.push(wrap(
+                    serde_json::json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}),
+                    None,
+                ));
+            }
+        }
+    } else {
+        out.push(wrap(serde_json::json!({"content": m["content"]}), None));
+    }
+    out.push(wrap(serde_json::json!({}), Some(finish)));
+    out.push(chunk(None, None, true));
+    out.push("data: [DONE]\n\n".into());
+    out
+}
+
+/// The same script on Anthropic's Messages API: a `tool_use` block, then, once a
+/// `tool_result` block came back, text with its content.
+fn anthropic_tool_reply(req: &serde_json::Value) -> serde_json::Value {
+    let messages = req["messages"].as_array().cloned().unwrap_or_default();
+    let last = messages.last().cloned().unwrap_or_default();
+    let result = last["content"].as_array().and_then(|b| b.iter().find(|b| b["type"] == "tool_result").cloned());
+    let (content, stop) = match (result, req["tools"][0]["name"].as_str()) {
+        (Some(r), _) => (
+            serde_json::json!([{"type": "text", "text": format!("The answer is {}.", r["content"].as_str().unwrap_or(""))}]),
+            "end_turn",
+        ),
+        (None, Some(name)) => (
+            serde_json::json!([{"type": "tool_use", "id": "toolu_1", "name": name, "input": {"expression": "6*7"}}]),
+            "tool_use",
+        ),
+        (None, None) => (serde_json::json!([{"type": "text", "text": "no tools offered"}]), "end_turn"),
+    };
+    serde_json::json!({"id": "msg_t", "type": "message", "role": "assistant", "content": content, "stop_reason": stop,
+        "usage": {"input_tokens": 10, "output_tokens": 10}})
+}
+
+fn anthropic_tool_events(reply: &serde_json::Value) -> Vec<String> {
+    let mut out = vec![serde_json::json!({"type": "message_start", "message": {"id": "msg_t", "usage": {"input_tokens": 10, "output_tokens": 1}}}).to_string()];
+    let block = &reply["content"][0];
+    if block["type"] == "tool_use" {
+        out.push(serde_json::json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}}).to_string());
+        let args = block["input"].to_string();
+        let (a, b) = args.split_at(args.len() / 2);
+        for piece in [a, b] {
+            out.push(serde_json::json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": piece}}).to_string());
+        }
+    } else {
+        out.push(serde_json::json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}).to_string());
+        out.push(serde_json::json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": block["text"]}}).to_string());
+    }
+    out.push(serde_json::json!({"type": "content_block_stop", "index": 0}).to_string());
+    out.push(serde_json::json!({"type": "message_delta", "delta": {"stop_reason": reply["stop_reason"]}, "usage": {"output_tokens": 10}}).to_string());
+    out.push(serde_json::json!({"type": "message_stop"}).to_string());
+    out
 }
 
 /// Config declaring one upstream model per (id, behaviour, tier); local models off.

@@ -4,7 +4,8 @@ pub mod choice;
 pub mod code;
 pub mod judge;
 pub mod number;
-pub mod sandbox;
+/// Generated code runs in the shared sandbox crate.
+pub use conductor_sandbox as sandbox;
 
 use crate::tasks::{Check, Task};
 

@@ -104,7 +104,12 @@ async fn whole(mut ticket: Ticket, r: ChatResponse) -> Response {
         model: ticket.model_id(),
         choices: vec![Choice {
             index: 0,
-            message: ResponseMessage { role: "assistant".into(), content: Some(r.text) },
+            message: ResponseMessage {
+                role: "assistant".into(),
+                // OpenAI sends `content: null` beside tool calls when the model wrote no text.
+                content: (!r.text.is_empty() || r.tool_calls.is_empty()).then_some(r.text),
+                tool_calls: (!r.tool_calls.is_empty()).then(|| r.tool_calls.iter().map(Into::into).collect()),
+            },
             finish_reason: Some(r.finish_reason),
             logprobs: r.logprobs.map(|lp| serde_json::json!({"content": lp})),
         }],

@@ -1,5 +1,6 @@
 //! HTTP routes, one file per endpoint group.
 
+pub(crate) mod agents;
 pub(crate) mod chat;
 pub(crate) mod embeddings;
 pub(crate) mod feedback;

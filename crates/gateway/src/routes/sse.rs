@@ -10,7 +10,9 @@ use crate::ticket::{Outcome, Ticket};
 use axum::body::{Body, Bytes};
 use axum::http::{header, StatusCode};
 use axum::response::Response;
-use conductor_providers::openai_wire::{ChatCompletionChunk, ChunkChoice, Delta, WireUsage};
+use conductor_providers::openai_wire::{
+    ChatCompletionChunk, ChunkChoice, Delta, WireFunctionDelta, WireToolCallDelta, WireUsage,
+};
 use conductor_providers::StreamEvent;
 use serde_json::Value;
 
@@ -54,7 +56,7 @@ impl Sse {
         if !self.sent_role {
             self.sent_role = true;
             let meta = self.ticket.meta();
-            let role = Delta { role: Some("assistant".into()), content: Some(String::new()) };
+            let role = Delta { role: Some("assistant".into()), content: Some(String::new()), tool_calls: None };
             return Some(self.delta(role, None, Some(meta)));
         }
         let ev = self.started.next().await;
@@ -62,7 +64,17 @@ impl Sse {
             Some(Ok(StreamEvent::Delta { text, logprobs })) => {
                 self.ticket.count_delta();
                 let lp = logprobs.map(|l| serde_json::json!({"content": l}));
-                Some(self.delta_with(Delta { role: None, content: Some(text) }, None, None, lp))
+                Some(self.delta_with(Delta { role: None, content: Some(text), tool_calls: None }, None, None, lp))
+            }
+            Some(Ok(StreamEvent::ToolCall { index, id, name, arguments })) => {
+                self.ticket.count_delta();
+                let call = WireToolCallDelta {
+                    index,
+                    kind: id.is_some().then(|| "function".to_string()),
+                    id,
+                    function: Some(WireFunctionDelta { name, arguments: Some(arguments) }),
+                };
+                Some(self.delta(Delta { tool_calls: Some(vec![call]), ..Default::default() }, None, None))
             }
             Some(Ok(StreamEvent::Finish { finish_reason, usage })) => {
                 // Without a reported count, each streamed piece counts as one token.

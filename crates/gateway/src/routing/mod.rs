@@ -14,7 +14,7 @@ use crate::verification::{Check, Strategy};
 use axum::http::StatusCode;
 use conductor_core::policy::{decide, Constraints, Policy};
 use conductor_core::router::Prediction;
-use conductor_providers::{unsupported, Requirement};
+use conductor_providers::Requirement;
 use std::sync::Arc;
 
 /// Where the client asked a request to go (parsed once, at the edge: see `request.rs`).
@@ -42,7 +42,10 @@ pub struct RoutingRequest<'a> {
 fn cannot_honour(model: &str, r: &Requirement) -> ApiError {
     ApiError::bad_request(
         "unsupported_parameter",
-        format!("model `{model}` cannot honour `{}` (its provider does not support `{}`)", r.field, r.capability),
+        format!(
+            "model `{model}` cannot honour `{}` (neither its provider nor its configured `capabilities` include `{}`)",
+            r.field, r.capability
+        ),
     )
     .with_param(r.field.clone())
 }
@@ -116,13 +119,10 @@ pub async fn plan(registry: &Registry, router: &LiveRouter, req: RoutingRequest<
         return Err(ApiError::forbidden(format!("API key `{}` may not use any served model", key.id)));
     }
     // ... and able to honour everything the request asks for.
-    let allowed: Vec<String> = permitted
-        .iter()
-        .filter(|m| unsupported(m.provider.as_ref(), &m.upstream_model, req.requires).is_none())
-        .map(|m| m.entry.id.clone())
-        .collect();
+    let allowed: Vec<String> =
+        permitted.iter().filter(|m| m.unsupported(req.requires).is_none()).map(|m| m.entry.id.clone()).collect();
     if allowed.is_empty() {
-        let r = permitted.iter().find_map(|m| unsupported(m.provider.as_ref(), &m.upstream_model, req.requires));
+        let r = permitted.iter().find_map(|m| m.unsupported(req.requires));
         let field = r.map_or(String::new(), |r| r.field.clone());
         return Err(ApiError::bad_request(
             "unsupported_parameter",
@@ -196,7 +196,7 @@ fn direct(registry: &Registry, key: &KeyInfo, model: &str, requires: &[Requireme
     if !key.may_use(model) {
         return Err(ApiError::forbidden(format!("API key `{}` may not use model `{model}`", key.id)));
     }
-    if let Some(r) = unsupported(m.provider.as_ref(), &m.upstream_model, requires) {
+    if let Some(r) = m.unsupported(requires) {
         return Err(cannot_honour(model, r));
     }
     Ok(Plan {

@@ -33,6 +33,11 @@ pub fn app(state: Arc<AppState>) -> HttpRouter {
         .route(routes::embeddings::ROUTE, post(routes::embeddings::handler))
         .route("/v1/models", get(routes::info::models))
         .route("/v1/models/{*id}", get(routes::info::model))
+        .route("/v1/agent/runs", post(routes::agents::start).get(routes::agents::list))
+        .route("/v1/agent/runs/{id}", get(routes::agents::show))
+        .route("/v1/agent/runs/{id}/cancel", post(routes::agents::cancel))
+        .route("/v1/agent/runs/{id}/approvals", post(routes::agents::approve))
+        .route("/v1/agent/runs/{id}/resume", post(routes::agents::resume))
         .route("/healthz", get(routes::info::healthz))
         .route("/metrics", get(routes::info::metrics))
         .fallback(routes::info::not_found)
@@ -218,9 +223,20 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
         books,
         metrics: Metrics::default(),
         feedback_limit: RateLimiter::new(config.feedback.per_key_per_minute),
+        agents: std::sync::OnceLock::new(),
         config,
     };
     Ok((Arc::new(state), writer))
+}
+
+/// The agent runner of a server bound to `addr`: runs' model calls come back to it.
+fn agent_runner(config: &Config, addr: SocketAddr) -> anyhow::Result<Arc<conductor_agent::Runner>> {
+    let a = &config.agent;
+    let path = a.store_path(&config.books.path);
+    let store = conductor_agent::store::Store::open(&path).context("config key `agent.store`")?;
+    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+    let backend = conductor_agent::backend::HttpBackend::new(&format!("http://{host}:{}", addr.port()))?;
+    Ok(conductor_agent::Runner::new(Arc::new(store), Arc::new(backend), a.workspaces_dir(&config.books.path)))
 }
 
 /// Serves until `shutdown` resolves. `on_bound` gets the actual address (port 0 → chosen).
@@ -233,7 +249,11 @@ pub async fn serve(
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let (state, writer) = build(config)?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    on_bound(listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    if state.config.agent.enabled {
+        let _ = state.agents.set(agent_runner(&state.config, addr)?);
+    }
+    on_bound(addr);
 
     let s = &state.config.server;
     let limits = connections::Limits {
