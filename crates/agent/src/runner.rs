@@ -38,6 +38,9 @@ pub struct Runner {
     backend: Arc<dyn Backend>,
     /// Each run gets `<workspaces>/<run id>` for its files.
     workspaces: PathBuf,
+    /// Hosts `http_get` may ever reach (the server's `[agent] http_allowlist`); a run may
+    /// narrow it, never widen it.
+    http_allowlist: Vec<String>,
     live: Mutex<HashMap<String, Live>>,
 }
 
@@ -57,8 +60,27 @@ pub(crate) struct Halt {
 }
 
 impl Runner {
-    pub fn new(store: Arc<Store>, backend: Arc<dyn Backend>, workspaces: PathBuf) -> Arc<Runner> {
-        Arc::new(Runner { store, backend, workspaces, live: Mutex::new(HashMap::new()) })
+    pub fn new(
+        store: Arc<Store>,
+        backend: Arc<dyn Backend>,
+        workspaces: PathBuf,
+        http_allowlist: Vec<String>,
+    ) -> Arc<Runner> {
+        Arc::new(Runner { store, backend, workspaces, http_allowlist, live: Mutex::new(HashMap::new()) })
+    }
+
+    /// The hosts a run may fetch from: its own list within the server's, or the server's.
+    fn allowlist(&self, spec: &RunSpec) -> Result<Vec<String>, String> {
+        if spec.http_allowlist.is_empty() {
+            return Ok(self.http_allowlist.clone());
+        }
+        match spec.http_allowlist.iter().find(|h| !self.http_allowlist.contains(h)) {
+            Some(h) => Err(format!(
+                "`http_allowlist`: host `{h}` is not in the server's `[agent] http_allowlist` ({})",
+                if self.http_allowlist.is_empty() { "empty".to_string() } else { self.http_allowlist.join(", ") }
+            )),
+            None => Ok(spec.http_allowlist.clone()),
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -77,6 +99,7 @@ impl Runner {
         authorization: Option<String>,
     ) -> Result<(String, broadcast::Receiver<Value>), String> {
         spec.validate()?;
+        self.allowlist(&spec)?;
         let id = format!("run_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
         let state = RunState::new(id.clone(), spec);
         self.store.save(&state, None).map_err(|e| format!("saving the run: {e:#}"))?;
@@ -183,7 +206,11 @@ impl Driver {
             Ok(a) => a,
             Err(e) => return self.end(&mut st, Status::Stopped { kind: "bad_spec".into(), reason: e }).await,
         };
-        let ctx = Ctx { tools, gates, workspace: self.runner.workspaces.join(&st.id) };
+        let http_allowlist = match self.runner.allowlist(&st.spec) {
+            Ok(a) => a,
+            Err(e) => return self.end(&mut st, Status::Stopped { kind: "bad_spec".into(), reason: e }).await,
+        };
+        let ctx = Ctx { tools, gates, workspace: self.runner.workspaces.join(&st.id), http_allowlist };
         if let Err(e) = std::fs::create_dir_all(&ctx.workspace) {
             let reason = format!("creating the workspace {}: {e}", ctx.workspace.display());
             return self.end(&mut st, Status::Stopped { kind: "workspace".into(), reason }).await;
@@ -321,7 +348,7 @@ impl Driver {
         } else {
             let tool_ctx = ToolContext {
                 workspace: ctx.workspace.clone(),
-                http_allowlist: st.spec.http_allowlist.clone(),
+                http_allowlist: ctx.http_allowlist.clone(),
                 timeout: Duration::from_secs_f64(st.spec.limits.tool_timeout_secs),
                 cancel: self.cancel.child_token(),
             };
@@ -426,6 +453,7 @@ pub(crate) struct Ctx {
     pub tools: ToolSet,
     pub gates: Approvals,
     pub workspace: PathBuf,
+    pub http_allowlist: Vec<String>,
 }
 
 /// The first limit the run has reached, if any.

@@ -154,7 +154,8 @@ pub struct RunSpec {
     pub approvals: Vec<Rule>,
     #[serde(default = "default_gate")]
     pub default_gate: Gate,
-    /// Hosts `http_get` may reach (none by default).
+    /// Hosts `http_get` may reach: a subset of the server's `[agent] http_allowlist`
+    /// (empty: the server's list).
     #[serde(default)]
     pub http_allowlist: Vec<String>,
 }

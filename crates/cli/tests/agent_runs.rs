@@ -19,7 +19,7 @@ fn config(up: &Upstream) -> String {
 
 /// A run spec whose goal carries the scripted model's script.
 fn spec(script: Value, extra: Value) -> Value {
-    let mut s = json!({"goal": format!("Scripted run. SCRIPT: {script}"), "tools": ["python", "calculator", "read_file", "write_file"], "stream": false});
+    let mut s = json!({"goal": format!("Scripted run. SCRIPT: {script}"), "tools": ["python", "calculator", "read_file", "write_file", "http_get"], "stream": false});
     for (k, v) in extra.as_object().unwrap() {
         s[k] = v.clone();
     }
@@ -180,6 +180,16 @@ async fn budgets_stop_a_run_before_the_step_that_would_exceed_them() {
         assert_eq!(v["run"]["status"]["kind"], kind, "{v:#}");
         assert!(v["run"]["answer"].is_null());
     }
+    // A run cannot widen the server's http allowlist (empty here).
+    let r = client()
+        .post(s.url("/v1/agent/runs"))
+        .json(&json!({"goal": "x", "tools": ["http_get"], "http_allowlist": ["example.com"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"]["message"].as_str().unwrap().contains("example.com"), "{v}");
     // A bad spec is a 400 naming the field.
     let r = client().post(s.url("/v1/agent/runs")).json(&json!({"goal": "x", "tools": ["rm"]})).send().await.unwrap();
     assert_eq!(r.status(), 400);
@@ -197,7 +207,8 @@ async fn paths_outside_the_workspace_are_refused_and_logged() {
         {"name": "write_file", "arguments": {"path": "notes/a.txt", "content": "inside"}},
         {"name": "read_file", "arguments": {"path": "notes/a.txt"}},
         {"name": "no_such_tool", "arguments": {}},
-        {"name": "calculator", "arguments": {"expr": "1"}}
+        {"name": "calculator", "arguments": {"expr": "1"}},
+        {"name": "http_get", "arguments": {"url": format!("http://{}/ok/v1/models", up.addr)}}
     ]);
     let id = start(&s, &spec(script, json!({}))).await;
     let v = until(&s, &id, ended).await;
@@ -211,6 +222,9 @@ async fn paths_outside_the_workspace_are_refused_and_logged() {
     assert_eq!(t[3]["result"], "inside");
     assert!(t[4]["result"].as_str().unwrap().contains("unknown tool"), "{}", t[4]);
     assert!(t[5]["result"].as_str().unwrap().contains("bad arguments"), "{}", t[5]);
+    // No host is allowed unless the server's config allows it.
+    assert!(t[6]["result"].as_str().unwrap().contains("refused"), "{}", t[6]);
+    assert_eq!(up.hits("ok"), 0, "nothing was fetched");
     assert!(s.dir.path().join(format!("agent_runs/{id}/notes/a.txt")).is_file());
 }
 
@@ -288,4 +302,53 @@ async fn kill_9_mid_run_then_resume_finishes_with_every_earlier_step_intact() {
     // A finished run cannot be resumed.
     let r = client().post(s.url(&format!("/v1/agent/runs/{id}/resume"))).send().await.unwrap();
     assert_eq!(r.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rewoo_plans_once_runs_the_calls_without_a_model_then_solves() {
+    let up = start_upstream().await;
+    let s = Server::start(&config(&up));
+    let script = json!([
+        {"name": "python", "arguments": {"code": "print(21)"}},
+        {"name": "calculator", "arguments": {"expression": "#E1 * 2"}}
+    ]);
+    let id = start(&s, &spec(script, json!({"strategy": "rewoo"}))).await;
+    let v = until(&s, &id, ended).await;
+    assert_eq!(v["status"], "succeeded", "{v:#}");
+    let kinds: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["model", "tool", "tool", "model", "end"], "{v:#}");
+    let roles: Vec<&str> = steps(&v, "model").iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["planner", "solver"]);
+    // The planner's model was asked for the best model, the solver's by the default policy.
+    assert_eq!(steps(&v, "model")[0]["asked"], "auto:quality");
+    // #E1 became the first call's result.
+    assert_eq!(steps(&v, "tool")[1]["call"]["arguments"], r#"{"expression":"21 * 2"}"#);
+    assert_eq!(v["run"]["answer"], "solved: 42");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_judge_below_the_threshold_retries_once_with_stronger_models_then_reports_its_doubt() {
+    let up = start_upstream().await;
+    let s = Server::start(&config(&up));
+    let script = json!([{"name": "calculator", "arguments": {"expression": "2+2"}}]);
+    let mut body = spec(script, json!({"judge_threshold": 0.5}));
+    body["goal"] = json!(format!("{} GRADE: 0.2", body["goal"].as_str().unwrap()));
+    let id = start(&s, &body).await;
+    let v = until(&s, &id, ended).await;
+    assert_eq!(v["status"], "succeeded", "{v:#}");
+    let grades = steps(&v, "judgement");
+    assert_eq!(grades.len(), 2, "graded, retried, graded again: {v:#}");
+    assert!(grades.iter().all(|g| g["passed"] == false && g["score"] == 0.2));
+    let asked: Vec<&str> =
+        steps(&v, "model").iter().filter(|m| m["role"] == "worker").map(|m| m["asked"].as_str().unwrap()).collect();
+    assert_eq!(asked, ["auto", "auto", "auto:quality", "auto:quality"], "the retry asks for the best model");
+    let end = steps(&v, "end")[0];
+    assert!(end["reason"].as_str().unwrap().contains("0.20"), "the doubt is reported: {end}");
+    // Graded above the threshold, the run ends at once.
+    let mut body = spec(json!([]), json!({"judge_threshold": 0.5}));
+    body["goal"] = json!(format!("{} GRADE: 0.9", body["goal"].as_str().unwrap()));
+    let id = start(&s, &body).await;
+    let v = until(&s, &id, ended).await;
+    assert_eq!(steps(&v, "judgement").len(), 1);
+    assert!(steps(&v, "end")[0]["reason"].is_null());
 }

@@ -37,11 +37,14 @@ pub struct AgentConfig {
     pub store: Option<PathBuf>,
     /// Where each run gets its workspace directory (default: `agent_runs/` beside the books).
     pub workspaces: Option<PathBuf>,
+    /// Hosts the `http_get` tool may fetch from (exact names); empty: none. A run may
+    /// narrow this list, never widen it.
+    pub http_allowlist: Vec<String>,
 }
 
 impl Default for AgentConfig {
     fn default() -> Self {
-        AgentConfig { enabled: true, store: None, workspaces: None }
+        AgentConfig { enabled: true, store: None, workspaces: None, http_allowlist: Vec::new() }
     }
 }
 

@@ -88,6 +88,9 @@ pub enum AgentCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The agent on benchmark problems: routed steps vs pinned to one model vs that model alone.
+    #[cfg(feature = "local")]
+    Eval(super::agent_eval::EvalArgs),
     /// The most recent runs.
     List {
         #[arg(long, short)]
@@ -101,6 +104,8 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     match args.command {
         AgentCommand::Log { id, config, json } => log(&id, config, json),
         AgentCommand::List { config, limit } => list(config, limit),
+        #[cfg(feature = "local")]
+        AgentCommand::Eval(a) => super::agent_eval::run(a),
         AgentCommand::Run {
             goal,
             strategy,
@@ -275,7 +280,7 @@ async fn ask(tool: &str, arguments: &str) -> anyhow::Result<bool> {
 
 /// A gateway on 127.0.0.1 (a free port) in this process, on its own thread and runtime
 /// (its future is not `Send`); it stops when the returned sender drops.
-async fn local_gateway(mut config: Config) -> anyhow::Result<(String, tokio::sync::oneshot::Sender<()>)> {
+pub async fn local_gateway(mut config: Config) -> anyhow::Result<(String, tokio::sync::oneshot::Sender<()>)> {
     config.server.listen = "127.0.0.1:0".parse()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (bound_tx, bound) = tokio::sync::oneshot::channel();

@@ -1,6 +1,8 @@
 //! One file per subcommand group; each only parses arguments and prints results.
 
 pub mod agent;
+#[cfg(feature = "local")]
+pub mod agent_eval;
 pub mod bench;
 pub mod bench_gateway;
 #[cfg(feature = "local")]

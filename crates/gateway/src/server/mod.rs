@@ -236,7 +236,8 @@ fn agent_runner(config: &Config, addr: SocketAddr) -> anyhow::Result<Arc<conduct
     let store = conductor_agent::store::Store::open(&path).context("config key `agent.store`")?;
     let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
     let backend = conductor_agent::backend::HttpBackend::new(&format!("http://{host}:{}", addr.port()))?;
-    Ok(conductor_agent::Runner::new(Arc::new(store), Arc::new(backend), a.workspaces_dir(&config.books.path)))
+    let workspaces = a.workspaces_dir(&config.books.path);
+    Ok(conductor_agent::Runner::new(Arc::new(store), Arc::new(backend), workspaces, a.http_allowlist.clone()))
 }
 
 /// Serves until `shutdown` resolves. `on_bound` gets the actual address (port 0 → chosen).
