@@ -43,18 +43,33 @@ pub struct ModelReply {
 
 pub trait Backend: Send + Sync + 'static {
     fn chat(&self, call: ModelCall) -> BoxFuture<'static, Result<ModelReply, String>>;
+    /// Sentence embeddings of `texts` (for long-term memory).
+    fn embed(
+        &self,
+        texts: Vec<String>,
+        authorization: Option<String>,
+    ) -> BoxFuture<'static, Result<Vec<Vec<f32>>, String>>;
 }
+
+/// The gateway's sentence-embedding model.
+pub const EMBEDDING_MODEL: &str = "all-MiniLM-L6-v2";
 
 /// A conductor (or any OpenAI-compatible server) at `base_url` (ending before `/v1`).
 pub struct HttpBackend {
     client: reqwest::Client,
     url: String,
+    embeddings_url: String,
 }
 
 impl HttpBackend {
     pub fn new(base_url: &str) -> anyhow::Result<HttpBackend> {
         let client = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build()?;
-        Ok(HttpBackend { client, url: format!("{}/v1/chat/completions", base_url.trim_end_matches('/')) })
+        let base = base_url.trim_end_matches('/');
+        Ok(HttpBackend {
+            client,
+            url: format!("{base}/v1/chat/completions"),
+            embeddings_url: format!("{base}/v1/embeddings"),
+        })
     }
 }
 
@@ -145,6 +160,35 @@ impl Backend for HttpBackend {
                 return Err(format!("the gateway refused the {} call ({status}): {msg}", call.role.as_str()));
             }
             parse_reply(&v, started.elapsed().as_millis() as u64)
+        }
+        .boxed()
+    }
+
+    fn embed(
+        &self,
+        texts: Vec<String>,
+        authorization: Option<String>,
+    ) -> BoxFuture<'static, Result<Vec<Vec<f32>>, String>> {
+        let mut rb = self.client.post(&self.embeddings_url).json(&json!({"model": EMBEDDING_MODEL, "input": texts}));
+        if let Some(a) = &authorization {
+            rb = rb.header("authorization", a);
+        }
+        async move {
+            let resp = rb.send().await.map_err(|e| format!("the gateway did not answer: {e}"))?;
+            let status = resp.status();
+            let v: Value = resp.json().await.map_err(|e| format!("the gateway's answer is not JSON: {e}"))?;
+            if !status.is_success() {
+                return Err(format!("embeddings refused ({status}): {}", v["error"]["message"].as_str().unwrap_or("")));
+            }
+            let data = v["data"].as_array().ok_or("no `data` in the embeddings answer")?;
+            Ok(data
+                .iter()
+                .map(|d| {
+                    d["embedding"]
+                        .as_array()
+                        .map_or_else(Vec::new, |e| e.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect())
+                })
+                .collect())
         }
         .boxed()
     }

@@ -8,6 +8,7 @@
 use crate::approval::{Approvals, Gate};
 use crate::backend::{Backend, ModelCall, ModelReply};
 use crate::loop_guard::Verdict;
+use crate::memory::Memory;
 use crate::run::{RunState, Status, Step, StepKind};
 use crate::spec::{Role, RunSpec, Strategy};
 use crate::store::{now_ms, Store};
@@ -199,7 +200,20 @@ impl Driver {
         let session = Instant::now();
         let wall_before = st.wall_secs;
         let tools = match ToolSet::builtin(&st.spec.tools.iter().map(String::as_str).collect::<Vec<_>>()) {
-            Ok(t) => t,
+            Ok(mut t) => {
+                if let Some(agent) = &st.spec.memory {
+                    let memory = Memory {
+                        agent: agent.clone(),
+                        store: self.runner.store.clone(),
+                        backend: self.runner.backend.clone(),
+                        authorization: self.authorization.clone(),
+                    };
+                    for tool in memory.tools() {
+                        t.add(tool);
+                    }
+                }
+                t
+            }
             Err(e) => return self.end(&mut st, Status::Stopped { kind: "bad_spec".into(), reason: e }).await,
         };
         let gates = match Approvals::new(st.spec.approvals.clone(), st.spec.default_gate) {

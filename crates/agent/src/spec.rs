@@ -154,6 +154,10 @@ pub struct RunSpec {
     pub approvals: Vec<Rule>,
     #[serde(default = "default_gate")]
     pub default_gate: Gate,
+    /// The agent whose long-term memory this run reads and adds to (`remember` and
+    /// `recall` tools); none: no memory.
+    #[serde(default)]
+    pub memory: Option<String>,
     /// Hosts `http_get` may reach: a subset of the server's `[agent] http_allowlist`
     /// (empty: the server's list).
     #[serde(default)]
@@ -179,6 +183,7 @@ impl RunSpec {
             judge_threshold: None,
             approvals: Vec::new(),
             default_gate: Gate::Auto,
+            memory: None,
             http_allowlist: Vec::new(),
         }
     }
@@ -196,6 +201,9 @@ impl RunSpec {
         }
         if self.limits.max_repeats < 2 {
             return Err("`limits.max_repeats` must be at least 2".into());
+        }
+        if self.memory.as_deref().is_some_and(|m| m.trim().is_empty() || m.len() > 100) {
+            return Err("`memory` must name an agent (1-100 characters)".into());
         }
         if let Some(t) = self.judge_threshold {
             if !(0.0..=1.0).contains(&t) {

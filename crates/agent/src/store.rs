@@ -42,7 +42,10 @@ impl Store {
              CREATE TABLE IF NOT EXISTS agent_steps (
                 run_id TEXT NOT NULL, n INTEGER NOT NULL, step TEXT NOT NULL, at_ms INTEGER NOT NULL,
                 PRIMARY KEY (run_id, n));
-             CREATE INDEX IF NOT EXISTS agent_runs_updated ON agent_runs(updated_ms);",
+             CREATE INDEX IF NOT EXISTS agent_runs_updated ON agent_runs(updated_ms);
+             CREATE TABLE IF NOT EXISTS agent_memory (
+                agent TEXT NOT NULL, fact TEXT NOT NULL, vector BLOB NOT NULL, at_ms INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS agent_memory_agent ON agent_memory(agent);",
         )
         .context("creating the agent store's tables")?;
         Ok(Store { conn: Mutex::new(conn) })
@@ -110,6 +113,35 @@ impl Store {
             });
         }
         Ok(out)
+    }
+}
+
+impl Store {
+    /// Stores a fact with its embedding in `agent`'s memory; returns how many it holds.
+    pub fn remember(&self, agent: &str, fact: &str, vector: &[f32]) -> anyhow::Result<u64> {
+        let blob: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO agent_memory (agent, fact, vector, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![agent, fact, blob, now_ms()],
+        )?;
+        Ok(conn.query_row("SELECT COUNT(*) FROM agent_memory WHERE agent = ?1", [agent], |r| r.get(0))?)
+    }
+
+    /// `agent`'s `k` facts most similar (cosine) to `vector`, best first.
+    pub fn recall(&self, agent: &str, vector: &[f32], k: usize) -> anyhow::Result<Vec<(String, f32)>> {
+        let conn = self.conn();
+        let mut q = conn.prepare("SELECT fact, vector FROM agent_memory WHERE agent = ?1")?;
+        let rows = q.query_map([agent], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+        let mut hits = Vec::new();
+        for r in rows {
+            let (fact, blob) = r?;
+            let v: Vec<f32> = blob.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            hits.push((fact, crate::memory::cosine(vector, &v)));
+        }
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1));
+        hits.truncate(k);
+        Ok(hits)
     }
 }
 

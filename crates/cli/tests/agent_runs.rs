@@ -352,3 +352,77 @@ async fn a_judge_below_the_threshold_retries_once_with_stronger_models_then_repo
     assert_eq!(steps(&v, "judgement").len(), 1);
     assert!(steps(&v, "end")[0]["reason"].is_null());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cli_runs_an_agent_asks_for_approval_at_the_prompt_and_prints_the_log() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let up = start_upstream().await;
+    let s = Server::start(&config(&up));
+    let script = json!([{"name": "python", "arguments": {"code": "print(6*7)"}}]);
+    let goal = format!("Scripted run. SCRIPT: {script}");
+    let base = s.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_conductor"))
+            .args(["agent", "run", "--url", &base, "--tools", "python", "--gate", "python=ask", &goal])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"y\n").unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("approve calling `python` with"), "the prompt names the call: {stderr}");
+    assert!(stdout.contains("approval for python"), "{stdout}");
+    assert!(stdout.contains("[approved] ok"), "{stdout}");
+    assert!(stdout.contains("worker → agent-model"), "each step shows the model it went to: {stdout}");
+    assert!(stdout.contains("answer: done: 42"), "{stdout}");
+    // The log, read from the run store by id.
+    let id = stdout.lines().next().unwrap().strip_prefix("run ").unwrap().to_string();
+    let cfg = s.dir.path().join("conductor.toml");
+    let log =
+        Command::new(env!("CARGO_BIN_EXE_conductor")).args(["agent", "log", &id, "-c"]).arg(&cfg).output().unwrap();
+    let text = String::from_utf8_lossy(&log.stdout);
+    assert!(log.status.success(), "{text} {}", String::from_utf8_lossy(&log.stderr));
+    assert!(text.contains("status succeeded") && text.contains("tool python"), "{text}");
+    let list = Command::new(env!("CARGO_BIN_EXE_conductor")).args(["agent", "list", "-c"]).arg(&cfg).output().unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn long_term_memory_recalls_an_agents_facts_by_similarity_in_a_later_run() {
+    let up = start_upstream().await;
+    // The local library serves the MiniLM embeddings; every step is pinned to the scripted model.
+    let cfg = config(&up).replace("[local]\nenabled = false\n", "[local]\nmodels = [\"smollm2-135m\"]\n");
+    let s = Server::start(&cfg);
+    let pinned = json!({"models": {"planner": "agent-model", "worker": "agent-model", "solver": "agent-model", "judge": "agent-model"}});
+    let run = |script: Value, agent: &str| {
+        let mut b = spec(script, pinned.clone());
+        b["memory"] = json!(agent);
+        b
+    };
+    let facts = json!([
+        {"name": "remember", "arguments": {"fact": "The launch code for project Falcon is 7421."}},
+        {"name": "remember", "arguments": {"fact": "Cats purr when they are content."}},
+        {"name": "remember", "arguments": {"fact": "The office closes at 6 pm on Fridays."}}
+    ]);
+    let id = start(&s, &run(facts, "ann")).await;
+    let v = until(&s, &id, ended).await;
+    assert_eq!(v["status"], "succeeded", "{v:#}");
+    assert!(v["run"]["answer"].as_str().unwrap().contains("3 facts"), "{v:#}");
+    let ask = json!([{"name": "recall", "arguments": {"query": "What is Falcon's launch code?", "k": 1}}]);
+    let id = start(&s, &run(ask.clone(), "ann")).await;
+    let v = until(&s, &id, ended).await;
+    let answer = v["run"]["answer"].as_str().unwrap();
+    assert!(answer.contains("7421") && !answer.contains("Cats"), "{answer}");
+    // Another agent's memory is its own.
+    let id = start(&s, &run(ask, "bob")).await;
+    let v = until(&s, &id, ended).await;
+    assert_eq!(v["run"]["answer"], "done: nothing in memory yet");
+}
