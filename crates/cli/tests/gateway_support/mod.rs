@@ -376,9 +376,18 @@ data: {"type":"message_stop"}"#,
                     sock.write_all(b"0\r\n\r\n").await?;
                 }
             }
-            "tools" => {
+            // The scripted tool user, on OpenAI's API or Anthropic's.
+            "tools" | "anthropic_tools" => {
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                let reply = tool_reply(&v);
+                let (reply, pieces) = if behaviour == "tools" {
+                    let r = tool_reply(&v);
+                    let p = tool_reply_chunks(&r);
+                    (r, p)
+                } else {
+                    let r = anthropic_tool_reply(&v);
+                    let p = anthropic_tool_events(&r).into_iter().map(|e| format!("event: x\ndata: {e}\n\n")).collect();
+                    (r, p)
+                };
                 if !stream {
                     sock.write_all(json("200 OK", "", &reply.to_string()).as_bytes()).await?;
                 } else {
@@ -386,7 +395,7 @@ data: {"type":"message_stop"}"#,
                         b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
                     )
                     .await?;
-                    for p in tool_reply_chunks(&reply) {
+                    for p in pieces {
                         sock.write_all(format!("{:x}\r\n{p}\r\n", p.len()).as_bytes()).await?;
                     }
                     sock.write_all(b"0\r\n\r\n").await?;
@@ -395,23 +404,6 @@ data: {"type":"message_stop"}"#,
             "agent" => {
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
                 sock.write_all(json("200 OK", "", &agent_reply(&v).to_string()).as_bytes()).await?;
-            }
-            "anthropic_tools" => {
-                let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                let reply = anthropic_tool_reply(&v);
-                if !stream {
-                    sock.write_all(json("200 OK", "", &reply.to_string()).as_bytes()).await?;
-                } else {
-                    sock.write_all(
-                        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
-                    )
-                    .await?;
-                    for e in anthropic_tool_events(&reply) {
-                        let p = format!("event: x\ndata: {e}\n\n");
-                        sock.write_all(format!("{:x}\r\n{p}\r\n", p.len()).as_bytes()).await?;
-                    }
-                    sock.write_all(b"0\r\n\r\n").await?;
-                }
             }
             "hang" => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
