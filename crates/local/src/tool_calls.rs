@@ -111,8 +111,8 @@ impl ToolCallParser {
                 }
                 Ok(vec![Parsed::Call(parse_call(&rest)?)])
             }
-            State::Bare => match bare_call(&rest) {
-                Some(call) => Ok(vec![Parsed::Call(call)]),
+            State::Bare => match bare_calls(&rest, cut_off)? {
+                Some(calls) => Ok(calls.into_iter().map(Parsed::Call).collect()),
                 None => Ok(vec![Parsed::Text(rest)]),
             },
         }
@@ -154,17 +154,37 @@ fn parse_call(body: &str) -> Result<ToolCall, BadToolCall> {
     Ok(ToolCall { id: ToolCall::new_id(), name: name.to_string(), arguments: arguments.to_string() })
 }
 
-/// A whole output that is one call written without tags (optionally in a code fence).
-fn bare_call(text: &str) -> Option<ToolCall> {
+/// A whole output that is one or more calls written without tags (one after another, or
+/// one in a code fence); `None` when it is anything else (it is then text). Small models
+/// sometimes repeat a bare call until the token limit: the complete ones are calls, and a
+/// cut-off one at the end is an error rather than a call made of half its JSON.
+fn bare_calls(text: &str, cut_off: bool) -> Result<Option<Vec<ToolCall>>, BadToolCall> {
     let t = text.trim();
     let t = match t.strip_prefix("```") {
-        Some(rest) => rest.trim_start_matches("json").trim_start_matches("JSON").trim_end().strip_suffix("```")?,
+        Some(rest) => match rest.trim_start_matches("json").trim_start_matches("JSON").trim_end().strip_suffix("```") {
+            Some(inner) => inner.trim(),
+            None => return Ok(None),
+        },
         None => t,
     };
-    let v: Value = serde_json::from_str(t.trim()).ok()?;
-    v.get("name")?.as_str()?;
-    v.get("arguments")?;
-    parse_call(t).ok()
+    let mut values = serde_json::Deserializer::from_str(t).into_iter::<Value>();
+    let mut calls = Vec::new();
+    while let Some(Ok(v)) = values.next() {
+        if v.get("name").and_then(Value::as_str).is_none() || v.get("arguments").is_none() {
+            return Ok(None);
+        }
+        match parse_call(&v.to_string()) {
+            Ok(c) => calls.push(c),
+            Err(_) => return Ok(None),
+        }
+    }
+    let rest = t[values.byte_offset()..].trim();
+    match (calls.is_empty(), rest.is_empty()) {
+        (true, _) => Ok(None),
+        (false, true) => Ok(Some(calls)),
+        (false, false) if cut_off => Err(bad("cut off by max_tokens in the middle of a call", rest)),
+        (false, false) => Ok(None),
+    }
 }
 
 #[cfg(test)]
@@ -224,6 +244,20 @@ mod tests {
         assert_eq!(call(&out[0]).0, "python");
         let out = run(&["{\"answer\": 4}"], false).unwrap();
         assert_eq!(out, [Parsed::Text("{\"answer\": 4}".into())], "JSON that is not a call stays text");
+    }
+
+    #[test]
+    fn repeated_bare_calls_are_calls_and_a_cut_off_tail_is_an_error() {
+        let two = r#"{"name": "calc", "arguments": {"x": 1}} {"name": "calc", "arguments": {"x": 2}}"#;
+        let out = run(&[two], false).unwrap();
+        assert_eq!(
+            out.iter().map(|p| call(p).1).collect::<Vec<_>>(),
+            [serde_json::json!({"x": 1}), serde_json::json!({"x": 2})]
+        );
+        let cut = format!("{two} {{\"name\": \"calc\", \"argu");
+        assert!(run(&[&cut], true).unwrap_err().reason.contains("max_tokens"));
+        let mixed = r#"{"name": "calc", "arguments": {}} and then some words"#;
+        assert!(matches!(run(&[mixed], false).unwrap()[..], [Parsed::Text(_)]), "a call followed by prose stays text");
     }
 
     #[test]

@@ -49,7 +49,9 @@ impl Tool for Calculator {
     fn parameters(&self) -> Value {
         json!({
             "type": "object",
-            "properties": {"expression": {"type": "string", "description": "For example `(17 * 23) / 4 + 2^10`."}},
+            // No concrete example here: small models copied it verbatim instead of the
+            // problem's numbers (measured on GSM8K).
+            "properties": {"expression": {"type": "string", "description": "The arithmetic to evaluate, built from the numbers of the problem at hand."}},
             "required": ["expression"],
             "additionalProperties": false
         })
