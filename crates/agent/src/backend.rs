@@ -6,6 +6,7 @@
 
 use crate::run::Routing;
 use crate::spec::Role;
+use conductor_providers::openai_wire::{ChatCompletionResponse, WireMessage};
 use conductor_providers::{ChatMessage, ToolCall};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -73,25 +74,10 @@ impl HttpBackend {
     }
 }
 
-/// A message in OpenAI's request shape.
-pub fn wire_message(m: &ChatMessage) -> Value {
-    let mut v = json!({"role": m.role.as_str(), "content": m.content});
-    if !m.tool_calls.is_empty() {
-        v["tool_calls"] = Value::Array(m.tool_calls.iter().map(ToolCall::to_openai).collect());
-        if m.content.is_empty() {
-            v["content"] = Value::Null;
-        }
-    }
-    if let Some(id) = &m.tool_call_id {
-        v["tool_call_id"] = json!(id);
-    }
-    v
-}
-
 fn body(call: &ModelCall) -> Value {
     let mut b = json!({
         "model": call.model,
-        "messages": call.messages.iter().map(wire_message).collect::<Vec<_>>(),
+        "messages": call.messages.iter().map(WireMessage::from).collect::<Vec<_>>(),
         "max_tokens": call.max_tokens,
         "temperature": 0,
     });
@@ -108,37 +94,25 @@ fn body(call: &ModelCall) -> Value {
 }
 
 /// Reads a chat completion (with conductor's `conductor` object when present).
-pub fn parse_reply(v: &Value, latency_ms: u64) -> Result<ModelReply, String> {
-    let choice = v["choices"].get(0).ok_or_else(|| format!("the answer has no choices: {v}"))?;
-    let msg = &choice["message"];
-    let tool_calls = msg["tool_calls"]
-        .as_array()
-        .map(|calls| {
-            calls
-                .iter()
-                .map(|c| ToolCall {
-                    id: c["id"].as_str().unwrap_or_default().to_string(),
-                    name: c["function"]["name"].as_str().unwrap_or_default().to_string(),
-                    arguments: c["function"]["arguments"].as_str().unwrap_or("{}").to_string(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let meta = &v["conductor"];
+pub fn parse_reply(v: Value, latency_ms: u64) -> Result<ModelReply, String> {
+    let r: ChatCompletionResponse = serde_json::from_value(v).map_err(|e| format!("not a chat completion: {e}"))?;
+    let choice = r.choices.into_iter().next().ok_or("the answer has no choices")?;
+    let meta = r.conductor.unwrap_or_default();
     let text = |x: &Value| x.as_str().unwrap_or_default().to_string();
+    let usage = r.usage.unwrap_or_default();
     Ok(ModelReply {
-        content: text(&msg["content"]),
-        tool_calls,
-        finish_reason: text(&choice["finish_reason"]),
+        content: choice.message.content.unwrap_or_default(),
+        tool_calls: choice.message.tool_calls.unwrap_or_default().into_iter().map(Into::into).collect(),
+        finish_reason: choice.finish_reason.unwrap_or_default(),
         routing: Routing {
             decision_id: text(&meta["decision_id"]),
-            model: meta["model"].as_str().or(v["model"].as_str()).unwrap_or_default().to_string(),
+            model: meta["model"].as_str().map_or(r.model, str::to_string),
             policy: text(&meta["policy"]),
             reason: text(&meta["reason"]),
             candidates: meta["candidates"].clone(),
         },
-        prompt_tokens: v["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
-        completion_tokens: v["usage"]["completion_tokens"].as_u64().unwrap_or(0),
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
         cost_usd: meta["cost_usd"].as_f64().unwrap_or(0.0),
         latency_ms,
     })
@@ -159,7 +133,7 @@ impl Backend for HttpBackend {
                 let msg = v["error"]["message"].as_str().unwrap_or("no message");
                 return Err(format!("the gateway refused the {} call ({status}): {msg}", call.role.as_str()));
             }
-            parse_reply(&v, started.elapsed().as_millis() as u64)
+            parse_reply(v, started.elapsed().as_millis() as u64)
         }
         .boxed()
     }

@@ -307,7 +307,10 @@ impl Driver {
         let step = Step { n: st.logged, at_ms: now_ms(), kind };
         st.logged += 1;
         if let Err(e) = self.runner.store.save(st, Some(&step)) {
-            tracing::error!(run = %st.id, "saving a step failed: {e:#}");
+            // A run that cannot be written down must not go on unrecorded: it stops here and
+            // can be resumed from its last saved step once the store is writable again.
+            tracing::error!(run = %st.id, "saving a step failed, cancelling the run: {e:#}");
+            self.cancel.cancel();
         }
         self.announce(json!({"type": "step", "run_id": st.id, "status": st.status.as_str(), "step": step}));
     }

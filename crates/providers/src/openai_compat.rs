@@ -4,8 +4,8 @@
 
 use crate::error::retry_after;
 use crate::openai_wire::{
-    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ErrorEnvelope, MessageContent, StopSpec,
-    StreamOptions, WireMessage,
+    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ErrorEnvelope, StopSpec, StreamOptions,
+    WireMessage,
 };
 use crate::sse;
 use crate::{ChatRequest, ChatResponse, EventStream, Provider, ProviderError, StreamEvent, Usage};
@@ -82,20 +82,7 @@ impl OpenAiCompatProvider {
         }
         ChatCompletionRequest {
             model: req.model.clone(),
-            messages: req
-                .messages
-                .iter()
-                .map(|m| WireMessage {
-                    role: m.role.as_str().to_string(),
-                    // An assistant turn that only calls tools has no content.
-                    content: (!m.content.is_empty() || m.tool_calls.is_empty())
-                        .then(|| MessageContent::Text(m.content.clone())),
-                    name: None,
-                    tool_calls: (!m.tool_calls.is_empty()).then(|| m.tool_calls.iter().map(Into::into).collect()),
-                    tool_call_id: m.tool_call_id.clone(),
-                    extra: Default::default(),
-                })
-                .collect(),
+            messages: req.messages.iter().map(WireMessage::from).collect(),
             temperature: req.temperature,
             top_p: req.top_p,
             max_tokens: req.max_tokens,

@@ -87,6 +87,21 @@ pub struct WireMessage {
     pub extra: serde_json::Map<String, Value>,
 }
 
+impl From<&crate::ChatMessage> for WireMessage {
+    /// A neutral message on the wire; an assistant turn that only calls tools has `content: null`.
+    fn from(m: &crate::ChatMessage) -> Self {
+        WireMessage {
+            role: m.role.as_str().to_string(),
+            content: (!m.content.is_empty() || m.tool_calls.is_empty())
+                .then(|| MessageContent::Text(m.content.clone())),
+            name: None,
+            tool_calls: (!m.tool_calls.is_empty()).then(|| m.tool_calls.iter().map(Into::into).collect()),
+            tool_call_id: m.tool_call_id.clone(),
+            extra: Default::default(),
+        }
+    }
+}
+
 /// One function call in a message or response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WireToolCall {
