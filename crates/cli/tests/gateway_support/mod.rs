@@ -167,7 +167,7 @@ impl Upstream {
 /// Starts the fake upstream on the current tokio runtime.
 ///
 /// Behaviours: `ok` (valid completion, 10+10 tokens; SSE when `"stream":true`), `solver`
-/// (answers "#### 42", not streamed), `flaky` (like solver, but every other call is a 429),
+/// (answers "#### 42", not streamed), `flaky` (like solver, but each distinct request is a 429 the first time it comes),
 /// `sure` / `unsure` (answer "#### 42" / "#### 41" whole, with 20 tokens at p = 0.95 / 0.3
 /// when log-probabilities are asked for), `mute` (like sure, never with log-probabilities),
 /// `grader` (a judge: "yes" when the answer to grade contains the reference answer, else "no"),
@@ -266,10 +266,12 @@ async fn serve_conn(mut sock: TcpStream, up: Arc<Upstream>) -> std::io::Result<(
             )
         };
         match behaviour.as_str() {
-            // A solver that always answers 42; `flaky` is the same behind a 429 on every other call.
+            // A solver that always answers 42; `flaky` is the same behind one 429 per request.
             "solver" | "flaky" => {
-                let hit = up.hits.lock().unwrap()[&behaviour];
-                if behaviour == "flaky" && hit % 2 == 1 {
+                // Each distinct request is refused the first time it comes (and every other
+                // time after): one retry per request, however many run at once.
+                let seen = up.bodies.lock().unwrap()[&behaviour].iter().filter(|b| **b == body).count();
+                if behaviour == "flaky" && seen % 2 == 1 {
                     let body = r#"{"error":{"message":"slow down","type":"rate_limit","code":"rate_limited"}}"#;
                     sock.write_all(json("429 Too Many Requests", "retry-after: 0\r\n", body).as_bytes()).await?;
                 } else {
