@@ -16,7 +16,7 @@ use crate::registry::Served;
 use crate::reliability::backoff;
 use crate::reliability::queue::Slot;
 use crate::state::AppState;
-use crate::ticket::Ticket;
+use crate::ticket::{Lap, Ticket};
 use crate::verification::{judge, Check, Verdict};
 use conductor_providers::{ChatRequest, ChatResponse, EventStream, ProviderError, StreamEvent};
 use futures::StreamExt;
@@ -228,6 +228,10 @@ async fn call_model(
     }
 }
 
+/// The answer a checked request keeps so far: the reply, its model, its verdict and call
+/// timing, and where its attempt goes in the books.
+type Kept = (ChatResponse, Arc<Served>, (Verdict, Lap), usize);
+
 /// A checked request: climbs the plan's ladder (cheapest first), asking each model for
 /// its token log-probabilities, until an answer is accepted; every answer is paid. The
 /// last answer is kept when none is accepted — or, with `abstain`, replaced by "I don't
@@ -249,11 +253,11 @@ pub async fn run_checked(
     let mut last_err: Option<ApiError> = None;
     // The answer kept so far, with where its attempt belongs in the books (it is booked once
     // its fate is known, in the order the calls were made).
-    let mut kept: Option<(ChatResponse, Arc<Served>, Verdict, usize)> = None;
+    let mut kept: Option<Kept> = None;
     for (i, id) in ranked.iter().enumerate() {
         let top = i + 1 == ranked.len();
-        let (r, m) = match call_model(ticket, id, &req, false).await {
-            Ok((Call::Whole(r), _slot, m)) => (r, m),
+        let (r, m, lap) = match call_model(ticket, id, &req, false).await {
+            Ok((Call::Whole(r), _slot, m)) => (r, m, ticket.lap()),
             Ok((Call::Stream(..), ..)) => return Err(ApiError::internal("a whole answer was asked for")),
             Err(e) => {
                 last_err = e.or(last_err);
@@ -261,6 +265,7 @@ pub async fn run_checked(
             }
         };
         let verdict = judge(&state.verifiers, id, &r, &check, delta);
+        let accepted = verdict.accepted;
         let label = match (verdict.accepted, verdict.confidence) {
             (true, _) => "accepted",
             (false, Some(_)) => "rejected",
@@ -272,13 +277,13 @@ pub async fn run_checked(
             ticket.checked(old_at, &old_m, AttemptOutcome::Rejected, old_v, old.usage);
             at += 1;
         }
-        let done = verdict.accepted || top;
-        kept = Some((r, m, verdict, at));
+        let done = accepted || top;
+        kept = Some((r, m, (verdict, lap), at));
         if done {
             break;
         }
     }
-    let Some((mut r, m, verdict, at)) = kept else {
+    let Some((mut r, m, (verdict, lap), at)) = kept else {
         return Err(last_err.unwrap_or_else(|| ApiError::internal("no model to try")));
     };
     let abstained = !verdict.accepted && check.abstain;
@@ -299,7 +304,7 @@ pub async fn run_checked(
         verification["answer"] = serde_json::json!(r.text);
     }
     ticket.set_verification(verification);
-    ticket.checked(at, &m, AttemptOutcome::Ok, verdict, r.usage);
+    ticket.checked(at, &m, AttemptOutcome::Ok, (verdict, lap), r.usage);
     ticket.answered_by(m.clone());
     if abstained {
         state.metrics.abstention(&m.entry.id);

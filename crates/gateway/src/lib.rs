@@ -12,6 +12,7 @@ pub mod books;
 pub(crate) mod budget;
 pub mod clock;
 pub mod config;
+pub(crate) mod dashboard;
 pub(crate) mod dispatch;
 pub(crate) mod error;
 pub(crate) mod keys;

@@ -22,6 +22,8 @@ pub struct AppState {
     pub verifiers: VerifierSet,
     /// Ratings per key per minute on `/v1/feedback`.
     pub feedback_limit: RateLimiter,
+    /// The web dashboard's sessions and read connections.
+    pub dashboard: std::sync::Arc<crate::dashboard::Dashboard>,
     /// Agent runs, once the server knows its own address (their model calls come back here).
     pub agents: std::sync::OnceLock<std::sync::Arc<conductor_agent::Runner>>,
 }

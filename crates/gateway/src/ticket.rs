@@ -62,7 +62,17 @@ pub struct Ticket {
     paid_before: f64,
     /// How the answer was checked, for the response and the books.
     verification: Option<serde_json::Value>,
+    /// When the last model call ended (the next one starts there).
+    mark: Instant,
+    ttft_ms: Option<f64>,
     closed: bool,
+}
+
+/// When one model call began (ms after the request arrived) and how long it took.
+#[derive(Debug, Clone, Copy)]
+pub struct Lap {
+    pub start_ms: f64,
+    pub duration_ms: f64,
 }
 
 /// What a ticket is opened with: the request's facts that end up in the books.
@@ -80,13 +90,16 @@ pub struct Opening<'a> {
 impl Ticket {
     pub fn open(state: Arc<AppState>, o: Opening<'_>, plan: Plan) -> Ticket {
         let prompt = (state.config.books.log_prompts && o.key.log_prompts).then(|| o.routing_text.to_string());
+        let started = Instant::now();
         Ticket {
             decision_id: uuid::Uuid::new_v4().simple().to_string(),
             key_id: o.key.id.clone(),
             requested_model: o.requested_model.to_string(),
             plan,
             prompt,
-            started: Instant::now(),
+            started,
+            mark: started,
+            ttft_ms: None,
             ts_ms: now_ms(),
             created: now_secs(),
             stream: o.stream,
@@ -113,11 +126,6 @@ impl Ticket {
 
     pub fn state(&self) -> &Arc<AppState> {
         &self.state
-    }
-
-    /// When the request arrived (for latency and time to first token).
-    pub fn started(&self) -> Instant {
-        self.started
     }
 
     /// The `created` timestamp of the response.
@@ -161,9 +169,34 @@ impl Ticket {
         }
     }
 
+    /// Ends the timing of the model call that just returned; the next starts now.
+    pub fn lap(&mut self) -> Lap {
+        let now = Instant::now();
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let lap = Lap { start_ms: ms(self.mark - self.started), duration_ms: ms(now - self.mark) };
+        self.mark = now;
+        lap
+    }
+
+    /// The first token is ready to go to the client; returns seconds since arrival.
+    pub fn first_token(&mut self) -> f64 {
+        let secs = self.started.elapsed().as_secs_f64();
+        self.ttft_ms = Some(secs * 1000.0);
+        secs
+    }
+
     /// Records one model call (or a model skipped).
     pub fn attempt(&mut self, model: &str, outcome: AttemptOutcome, error: Option<String>) {
-        self.attempts.push(Attempt { model: model.to_string(), outcome, error, verdict: None, cost_usd: None });
+        let lap = self.lap();
+        self.attempts.push(Attempt {
+            model: model.to_string(),
+            outcome,
+            error,
+            verdict: None,
+            cost_usd: None,
+            start_ms: Some(lap.start_ms),
+            duration_ms: Some(lap.duration_ms),
+        });
     }
 
     /// Attempts recorded so far.
@@ -174,7 +207,14 @@ impl Ticket {
     /// Records a checked answer at position `at` of the attempts (where its call was made):
     /// the one kept (`Ok`) or one passed over (`Rejected`, paid for here: its tokens are
     /// counted in the metrics and its cost in the books).
-    pub fn checked(&mut self, at: usize, m: &Served, outcome: AttemptOutcome, verdict: Verdict, usage: Usage) {
+    pub fn checked(
+        &mut self,
+        at: usize,
+        m: &Served,
+        outcome: AttemptOutcome,
+        (verdict, lap): (Verdict, Lap),
+        usage: Usage,
+    ) {
         let cost = (outcome == AttemptOutcome::Rejected).then(|| {
             let (pt, ct) = (usage.prompt_tokens, usage.completion_tokens);
             let cost = m.entry.cost_usd(pt as usize, ct as usize);
@@ -182,8 +222,15 @@ impl Ticket {
             self.state.metrics.completion(&m.entry.id, pt, ct, cost, self.started.elapsed().as_secs_f64());
             cost
         });
-        let attempt =
-            Attempt { model: m.entry.id.clone(), outcome, error: None, verdict: Some(verdict), cost_usd: cost };
+        let attempt = Attempt {
+            model: m.entry.id.clone(),
+            outcome,
+            error: None,
+            verdict: Some(verdict),
+            cost_usd: cost,
+            start_ms: Some(lap.start_ms),
+            duration_ms: Some(lap.duration_ms),
+        };
         self.attempts.insert(at.min(self.attempts.len()), attempt);
     }
 
@@ -303,6 +350,7 @@ impl Ticket {
             outcome: outcome.as_str().to_string(),
             error,
             verification: self.verification.take(),
+            ttft_ms: self.ttft_ms,
         });
     }
 }

@@ -81,7 +81,7 @@ async fn handle(state: Arc<AppState>, headers: HeaderMap, body: Body) -> Result<
     state.metrics.decision(ticket.plan().mode.as_str(), &model);
     let mut resp = match answer {
         Answer::Stream(started) => {
-            state.metrics.first_token(&model, ticket.started().elapsed().as_secs_f64());
+            state.metrics.first_token(&model, ticket.first_token());
             super::sse::respond(ticket, started, input.include_usage)
         }
         Answer::Whole(r) => whole(ticket, r).await,

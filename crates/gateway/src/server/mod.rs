@@ -40,6 +40,7 @@ pub fn app(state: Arc<AppState>) -> HttpRouter {
         .route("/v1/agent/runs/{id}/resume", post(routes::agents::resume))
         .route("/healthz", get(routes::info::healthz))
         .route("/metrics", get(routes::info::metrics))
+        .merge(crate::dashboard::routes())
         .fallback(routes::info::not_found)
         .method_not_allowed_fallback(routes::info::method_not_allowed)
         .with_state(state)
@@ -224,6 +225,7 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
         metrics: Metrics::default(),
         feedback_limit: RateLimiter::new(config.feedback.per_key_per_minute),
         agents: std::sync::OnceLock::new(),
+        dashboard: crate::dashboard::Dashboard::new(config.books.path.clone()),
         config,
     };
     Ok((Arc::new(state), writer))

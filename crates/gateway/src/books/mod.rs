@@ -13,9 +13,12 @@ use conductor_core::router::Prediction;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+pub mod views;
+
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS decisions (
@@ -37,7 +40,8 @@ CREATE TABLE IF NOT EXISTS decisions (
     stream INTEGER NOT NULL DEFAULT 0,
     outcome TEXT NOT NULL,      -- ok | abstained | error | client_disconnected
     error TEXT,
-    verification TEXT           -- JSON {strategy, max_risk, abstain, verified, abstained, ...}; NULL when unchecked
+    verification TEXT,          -- JSON {strategy, max_risk, abstain, verified, abstained, ...}; NULL when unchecked
+    ttft_ms REAL                -- time to first token (streams); NULL for whole answers
 );
 CREATE INDEX IF NOT EXISTS decisions_key_ts ON decisions(key_id, ts_ms);
 CREATE INDEX IF NOT EXISTS decisions_ts ON decisions(ts_ms);
@@ -49,6 +53,14 @@ CREATE TABLE IF NOT EXISTS feedback (
     key_id TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS feedback_decision ON feedback(decision_id);
+";
+
+/// Indexes for the dashboard's filters (`views.rs`); created after the column migrations,
+/// since older books gain some of their columns there.
+const VIEW_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS decisions_model_ts ON decisions(chosen_model, ts_ms);
+CREATE INDEX IF NOT EXISTS decisions_outcome_ts ON decisions(outcome, ts_ms);
+CREATE INDEX IF NOT EXISTS feedback_ts ON feedback(ts_ms);
 ";
 
 /// One rating per decision per key: books written before this rule keep each key's latest
@@ -83,6 +95,12 @@ pub struct Attempt {
     /// What an answer that was not kept cost (it is paid all the same).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
+    /// When the call began, in ms after the request arrived, and how long it took (attempts
+    /// run one after another, so each starts where the previous one ended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
 }
 
 /// One routed request, as written to the books and read back by `conductor logs`.
@@ -111,6 +129,8 @@ pub struct DecisionRow {
     /// How the answer was checked, when it was (see `verification.rs`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification: Option<serde_json::Value>,
+    /// Time to the first streamed token (streams only).
+    pub ttft_ms: Option<f64>,
 }
 
 /// What the feedback handler needs back to teach the router.
@@ -148,6 +168,8 @@ enum Cmd {
 pub struct Books {
     tx: mpsc::Sender<Cmd>,
     path: PathBuf,
+    /// Each decision once it is committed (the dashboard's live view).
+    committed: broadcast::Sender<Arc<DecisionRow>>,
 }
 
 /// Keeps the writer thread; dropping all [`Books`] handles and then calling
@@ -184,16 +206,23 @@ pub fn open_connection(path: &Path) -> Result<Connection, BooksError> {
     if !migrated {
         conn.execute_batch(&format!("BEGIN; {FEEDBACK_ONE_PER_KEY} COMMIT;")).map_err(db)?;
     }
-    // Books from before answer checking lack its column.
-    let has_verification: bool = conn
-        .query_row("SELECT 1 FROM pragma_table_info('decisions') WHERE name = 'verification'", [], |_| Ok(()))
+    // Books from before answer checking, and before time to first token, lack their columns.
+    add_column_if_missing(&conn, "verification", "TEXT")?;
+    add_column_if_missing(&conn, "ttft_ms", "REAL")?;
+    conn.execute_batch(VIEW_INDEXES).map_err(db)?;
+    Ok(conn)
+}
+
+fn add_column_if_missing(conn: &Connection, column: &str, sql_type: &str) -> Result<(), BooksError> {
+    let has: bool = conn
+        .query_row("SELECT 1 FROM pragma_table_info('decisions') WHERE name = ?1", [column], |_| Ok(()))
         .optional()
         .map_err(db)?
         .is_some();
-    if !has_verification {
-        conn.execute_batch("ALTER TABLE decisions ADD COLUMN verification TEXT").map_err(db)?;
+    if !has {
+        conn.execute_batch(&format!("ALTER TABLE decisions ADD COLUMN {column} {sql_type}")).map_err(db)?;
     }
-    Ok(conn)
+    Ok(())
 }
 
 fn db(e: rusqlite::Error) -> BooksError {
@@ -205,11 +234,19 @@ impl Books {
     pub fn open(path: &Path) -> Result<(Books, BooksWriter), BooksError> {
         let conn = open_connection(path)?;
         let (tx, rx) = mpsc::channel::<Cmd>();
+        // A slow watcher misses rows (and is told so), it never holds the writer up.
+        let (committed, _) = broadcast::channel(1024);
+        let published = committed.clone();
         let handle = std::thread::Builder::new()
             .name("books-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, published))
             .map_err(|e| BooksError::Db(e.to_string()))?;
-        Ok((Books { tx, path: path.to_path_buf() }, BooksWriter { handle }))
+        Ok((Books { tx, path: path.to_path_buf(), committed }, BooksWriter { handle }))
+    }
+
+    /// Decisions as they are committed, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<DecisionRow>> {
+        self.committed.subscribe()
     }
 
     pub fn path(&self) -> &Path {
@@ -247,7 +284,7 @@ impl Books {
 /// Answer to a waiting caller, sent after the batch's commit (with its error, if any).
 type Reply = Box<dyn FnOnce(Option<&BooksError>)>;
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>, committed: broadcast::Sender<Arc<DecisionRow>>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < 512 {
@@ -257,11 +294,15 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
             }
         }
         let mut replies: Vec<Reply> = Vec::new();
+        let mut written: Vec<Arc<DecisionRow>> = Vec::new();
         let result = (|| -> Result<(), BooksError> {
             let txn = conn.transaction().map_err(db)?;
             for cmd in batch {
                 match cmd {
-                    Cmd::Decision(row) => insert_decision(&txn, &row)?,
+                    Cmd::Decision(row) => {
+                        insert_decision(&txn, &row)?;
+                        written.push(Arc::from(row));
+                    }
                     Cmd::Feedback { decision_id, score, key_id, reply } => {
                         // A key may only rate its own decisions (unknown otherwise: no leak).
                         let target =
@@ -303,8 +344,14 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
             }
             txn.commit().map_err(db)
         })();
-        if let Err(e) = &result {
-            tracing::error!("books write failed: {e}");
+        match &result {
+            Err(e) => tracing::error!("books write failed: {e}"),
+            Ok(()) => {
+                for row in written {
+                    // No watcher is not an error.
+                    let _ = committed.send(row);
+                }
+            }
         }
         // Replies go out only after the commit: 2xx means durable.
         for r in replies {
@@ -317,8 +364,8 @@ fn insert_decision(c: &Connection, r: &DecisionRow) -> Result<(), BooksError> {
     c.execute(
         "INSERT OR REPLACE INTO decisions (id, ts_ms, key_id, requested_model, chosen_model, policy, reason, candidates,
             attempts, prompt, prompt_tokens, completion_tokens, cost_usd, baseline_cost_usd, latency_ms, stream, outcome, error,
-            verification)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+            verification, ttft_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
         params![
             r.id,
             r.ts_ms,
@@ -338,7 +385,8 @@ fn insert_decision(c: &Connection, r: &DecisionRow) -> Result<(), BooksError> {
             r.stream as i64,
             r.outcome,
             r.error,
-            r.verification.as_ref().map(|v| v.to_string())
+            r.verification.as_ref().map(|v| v.to_string()),
+            r.ttft_ms
         ],
     )
     .map_err(db)?;
@@ -358,7 +406,38 @@ fn feedback_target(c: &Connection, id: &str) -> Result<Option<(FeedbackTarget, S
     .map_err(db)
 }
 
-/// Read-only queries (start-up replay, budgets, `conductor logs`).
+/// The columns [`decision_from_row`] reads, in its order.
+const DECISION_COLUMNS: &str = "id, ts_ms, key_id, requested_model, chosen_model, policy, reason, candidates, attempts,
+    prompt, prompt_tokens, completion_tokens, cost_usd, baseline_cost_usd, latency_ms, stream, outcome, error, verification,
+    ttft_ms";
+
+/// One decision read back as written (`conductor logs`, the dashboard).
+fn decision_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DecisionRow> {
+    Ok(DecisionRow {
+        id: r.get(0)?,
+        ts_ms: r.get(1)?,
+        key_id: r.get(2)?,
+        requested_model: r.get(3)?,
+        chosen_model: r.get(4)?,
+        policy: r.get(5)?,
+        reason: r.get(6)?,
+        candidates: serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or_default(),
+        attempts: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
+        prompt: r.get(9)?,
+        prompt_tokens: r.get::<_, i64>(10)? as u64,
+        completion_tokens: r.get::<_, i64>(11)? as u64,
+        cost_usd: r.get(12)?,
+        baseline_cost_usd: r.get(13)?,
+        latency_ms: r.get(14)?,
+        stream: r.get::<_, i64>(15)? != 0,
+        outcome: r.get(16)?,
+        error: r.get(17)?,
+        verification: r.get::<_, Option<String>>(18)?.and_then(|v| serde_json::from_str(&v).ok()),
+        ttft_ms: r.get(19)?,
+    })
+}
+
+/// Read-only queries (start-up replay, budgets, `conductor logs`, the dashboard).
 pub struct Reader {
     conn: Connection,
 }
@@ -472,40 +551,11 @@ impl Reader {
 
     /// The most recent decisions at or after `since_ms`, newest first.
     pub fn recent(&self, limit: usize, since_ms: i64) -> Result<Vec<DecisionRow>, BooksError> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT id, ts_ms, key_id, requested_model, chosen_model, policy, reason, candidates, attempts, prompt,
-                        prompt_tokens, completion_tokens, cost_usd, baseline_cost_usd, latency_ms, stream, outcome, error,
-                        verification
-                 FROM decisions WHERE ts_ms >= ?2 ORDER BY ts_ms DESC, rowid DESC LIMIT ?1",
-            )
-            .map_err(db)?;
-        let rows = st
-            .query_map(params![limit as i64, since_ms], |r| {
-                Ok(DecisionRow {
-                    id: r.get(0)?,
-                    ts_ms: r.get(1)?,
-                    key_id: r.get(2)?,
-                    requested_model: r.get(3)?,
-                    chosen_model: r.get(4)?,
-                    policy: r.get(5)?,
-                    reason: r.get(6)?,
-                    candidates: serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or_default(),
-                    attempts: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
-                    prompt: r.get(9)?,
-                    prompt_tokens: r.get::<_, i64>(10)? as u64,
-                    completion_tokens: r.get::<_, i64>(11)? as u64,
-                    cost_usd: r.get(12)?,
-                    baseline_cost_usd: r.get(13)?,
-                    latency_ms: r.get(14)?,
-                    stream: r.get::<_, i64>(15)? != 0,
-                    outcome: r.get(16)?,
-                    error: r.get(17)?,
-                    verification: r.get::<_, Option<String>>(18)?.and_then(|v| serde_json::from_str(&v).ok()),
-                })
-            })
-            .map_err(db)?;
+        let sql = format!(
+            "SELECT {DECISION_COLUMNS} FROM decisions WHERE ts_ms >= ?2 ORDER BY ts_ms DESC, rowid DESC LIMIT ?1"
+        );
+        let mut st = self.conn.prepare(&sql).map_err(db)?;
+        let rows = st.query_map(params![limit as i64, since_ms], decision_from_row).map_err(db)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db)
     }
 
@@ -573,7 +623,7 @@ pub enum SpendBy {
 mod tests {
     use super::*;
 
-    fn row(id: &str) -> DecisionRow {
+    pub(super) fn row(id: &str) -> DecisionRow {
         DecisionRow {
             id: id.into(),
             ts_ms: 1,
@@ -589,6 +639,8 @@ mod tests {
                 error: None,
                 verdict: None,
                 cost_usd: None,
+                start_ms: Some(0.5),
+                duration_ms: Some(1.5),
             }],
             prompt: Some("hello".into()),
             prompt_tokens: 3,
@@ -600,6 +652,7 @@ mod tests {
             outcome: "ok".into(),
             error: None,
             verification: Some(serde_json::json!({"strategy": "verify", "verified": true})),
+            ttft_ms: Some(1.25),
         }
     }
 
@@ -664,12 +717,21 @@ mod migration_tests {
     }
 
     #[test]
-    fn books_from_before_answer_checking_gain_its_column() {
+    fn books_from_before_answer_checking_and_ttft_gain_their_columns() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.sqlite");
         {
             let c = Connection::open(&path).unwrap();
-            c.execute_batch(&SCHEMA.replace(",\n    verification TEXT", "")).unwrap();
+            // The decisions table as written before answer checking and time to first token.
+            c.execute_batch(
+                "CREATE TABLE decisions (id TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL, key_id TEXT NOT NULL,
+                    requested_model TEXT NOT NULL, chosen_model TEXT, policy TEXT NOT NULL, reason TEXT NOT NULL,
+                    candidates TEXT NOT NULL, attempts TEXT NOT NULL, prompt TEXT, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+                    completion_tokens INTEGER NOT NULL DEFAULT 0, cost_usd REAL NOT NULL DEFAULT 0,
+                    baseline_cost_usd REAL NOT NULL DEFAULT 0, latency_ms REAL NOT NULL DEFAULT 0,
+                    stream INTEGER NOT NULL DEFAULT 0, outcome TEXT NOT NULL, error TEXT);",
+            )
+            .unwrap();
             c.execute(
                 "INSERT INTO decisions (id, ts_ms, key_id, requested_model, policy, reason, candidates, attempts, outcome)
                  VALUES ('d', 1, 'k', 'auto', 'quality', 'r', '[]', '[]', 'ok')",
@@ -683,6 +745,7 @@ mod migration_tests {
         let r = Reader::open(&path).unwrap();
         let rows = r.recent(5, 0).unwrap();
         assert_eq!((rows.len(), rows[0].verification.clone()), (1, None), "old rows read back unchecked");
+        assert_eq!(rows[0].ttft_ms, None);
         assert!(r.distill(0).unwrap().is_empty());
     }
 }
