@@ -24,8 +24,37 @@ pub struct Config {
     pub feedback: FeedbackConfig,
     pub verify: VerifyConfig,
     pub agent: AgentConfig,
+    pub telemetry: TelemetryConfig,
     pub models: Vec<ModelConfig>,
     pub keys: Vec<KeyConfig>,
+}
+
+/// OpenTelemetry traces. Nothing is exported unless `otlp_endpoint` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// The OTLP/HTTP collector, e.g. `http://127.0.0.1:4318` (`/v1/traces` is added unless
+    /// the URL already ends with it). Protobuf encoding.
+    pub otlp_endpoint: Option<String>,
+    /// Headers sent with every export (a hosted collector's API key, say).
+    pub headers: std::collections::HashMap<String, String>,
+    /// `service.name` of the exported resource.
+    pub service_name: String,
+    /// Spans are sent in batches at most this far apart.
+    pub batch_delay_ms: u64,
+    pub timeout_ms: u64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            headers: Default::default(),
+            service_name: "conductor".into(),
+            batch_delay_ms: 5_000,
+            timeout_ms: 10_000,
+        }
+    }
 }
 
 /// Agent runs (`/v1/agent/runs`, `conductor agent`).

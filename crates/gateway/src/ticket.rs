@@ -330,7 +330,7 @@ impl Ticket {
         if let (Some(m), Outcome::Ok | Outcome::Abstained) = (&model_id, outcome) {
             self.state.metrics.completion(m, pt as u64, ct as u64, cost - self.paid_before, latency);
         }
-        self.state.books.record(DecisionRow {
+        let row = DecisionRow {
             id: self.decision_id.clone(),
             ts_ms: self.ts_ms,
             key_id: self.key_id.clone(),
@@ -351,7 +351,10 @@ impl Ticket {
             error,
             verification: self.verification.take(),
             ttft_ms: self.ttft_ms,
-        });
+        };
+        let registry = &self.state.registry;
+        self.state.telemetry.request(&row, |m| registry.get(m).map(|s| s.entry.provider.clone()));
+        self.state.books.record(row);
     }
 }
 

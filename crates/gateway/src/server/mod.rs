@@ -226,6 +226,7 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
         feedback_limit: RateLimiter::new(config.feedback.per_key_per_minute),
         agents: std::sync::OnceLock::new(),
         dashboard: crate::dashboard::Dashboard::new(config.books.path.clone()),
+        telemetry: crate::telemetry::Telemetry::from_config(&config.telemetry)?,
         config,
     };
     Ok((Arc::new(state), writer))
@@ -280,6 +281,13 @@ pub async fn serve(
     }
     drop(rx);
     state.books.flush().await;
+    // The last batch of spans goes out before the process does (a blocking export).
+    let traced = state.clone();
+    let _ = tokio::time::timeout(
+        grace.max(Duration::from_secs(5)),
+        tokio::task::spawn_blocking(move || traced.telemetry.shutdown()),
+    )
+    .await;
     drop(state);
     // Everything queued is committed (flush above). Connections cut off after the grace
     // period may still hold handles for a moment; do not wait on them forever.
