@@ -13,6 +13,7 @@ use conductor_core::router::Prediction;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+pub mod rollup;
 pub mod views;
 
 use std::sync::mpsc;
@@ -210,6 +211,7 @@ pub fn open_connection(path: &Path) -> Result<Connection, BooksError> {
     add_column_if_missing(&conn, "verification", "TEXT")?;
     add_column_if_missing(&conn, "ttft_ms", "REAL")?;
     conn.execute_batch(VIEW_INDEXES).map_err(db)?;
+    conn.execute_batch(rollup::SCHEMA).map_err(db)?;
     Ok(conn)
 }
 
@@ -232,7 +234,14 @@ fn db(e: rusqlite::Error) -> BooksError {
 impl Books {
     /// Opens the database and starts the writer thread.
     pub fn open(path: &Path) -> Result<(Books, BooksWriter), BooksError> {
-        let conn = open_connection(path)?;
+        let mut conn = open_connection(path)?;
+        // Decisions written before rollups existed (or by another tool) are folded in once.
+        let txn = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+        let folded = rollup::catch_up(&txn)?;
+        txn.commit().map_err(db)?;
+        if folded > 0 {
+            tracing::info!(decisions = folded, "books: traffic rollups brought up to date");
+        }
         let (tx, rx) = mpsc::channel::<Cmd>();
         // A slow watcher misses rows (and is told so), it never holds the writer up.
         let (committed, _) = broadcast::channel(1024);
@@ -341,6 +350,9 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>, committed: broadca
                         let _ = reply.send(());
                     })),
                 }
+            }
+            if !written.is_empty() {
+                rollup::catch_up(&txn)?;
             }
             txn.commit().map_err(db)
         })();

@@ -3,6 +3,7 @@
 //! predicted success against feedback). Every query is bounded by a time window or a page
 //! size and walks an index (`VIEW_INDEXES`), so pages stay fast on large books.
 
+use super::rollup::{self, Tally, TALLY_COLUMNS};
 use super::{db, decision_from_row, BooksError, DecisionRow, Reader, DECISION_COLUMNS};
 use rusqlite::params_from_iter;
 use rusqlite::types::Value as Sql;
@@ -33,6 +34,7 @@ pub struct ModelShare {
     pub cost_usd: f64,
 }
 
+/// Percentiles as upper bounds within 25% (the rollups' histogram bins).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Percentiles {
     pub n: u64,
@@ -113,20 +115,6 @@ pub struct Quality {
     pub brier: Option<f64>,
 }
 
-/// `p` in 0..=1 of sorted values (nearest rank).
-fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
-}
-
-fn percentiles(mut v: Vec<f64>) -> Percentiles {
-    v.sort_by(f64::total_cmp);
-    Percentiles { n: v.len() as u64, p50_ms: percentile(&v, 0.5), p99_ms: percentile(&v, 0.99) }
-}
-
 /// Parses a cursor written by [`Reader::decisions`] (`"<ts_ms>.<rowid>"`).
 pub fn parse_cursor(s: &str) -> Option<(i64, i64)> {
     let (t, r) = s.split_once('.')?;
@@ -134,72 +122,52 @@ pub fn parse_cursor(s: &str) -> Option<(i64, i64)> {
 }
 
 impl Reader {
-    /// Traffic since `since_ms` in buckets of `bucket_ms`.
+    /// Traffic since `since_ms` in buckets of `bucket_ms`, from the rollups: per minute
+    /// for buckets under an hour, else per hour (the window then starts on the hour).
     pub fn overview(&self, since_ms: i64, bucket_ms: i64) -> Result<Overview, BooksError> {
         let bucket_ms = bucket_ms.max(1);
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT (ts_ms / ?2) * ?2, COUNT(*), SUM(prompt_tokens + completion_tokens), SUM(cost_usd),
-                    SUM(CASE WHEN routed THEN cost_usd ELSE 0 END), SUM(CASE WHEN routed THEN baseline_cost_usd ELSE 0 END),
-                    SUM(outcome = 'error'), SUM(json_array_length(attempts) > 1), SUM(outcome = 'abstained')
-                 FROM (SELECT *, (outcome = 'ok' AND (requested_model = 'auto' OR requested_model LIKE 'auto:%')) AS routed
-                       FROM decisions WHERE ts_ms >= ?1)
-                 GROUP BY 1 ORDER BY 1",
-            )
-            .map_err(db)?;
-        let mut totals = Bucket { t_ms: since_ms, ..Bucket::default() };
-        let mut abstained = 0;
-        let mut series = Vec::new();
-        let mut rows = st.query(rusqlite::params![since_ms, bucket_ms]).map_err(db)?;
+        let grain = if bucket_ms >= rollup::HOUR_MS { rollup::HOUR_MS } else { rollup::MINUTE_MS };
+        let since_ms = since_ms - since_ms.rem_euclid(grain);
+        let sql = format!("SELECT t_ms, model, {TALLY_COLUMNS} FROM rollups WHERE grain_ms = ?1 AND t_ms >= ?2");
+        let mut st = self.conn.prepare_cached(&sql).map_err(db)?;
+        let mut rows = st.query(rusqlite::params![grain, since_ms]).map_err(db)?;
+        let mut buckets: BTreeMap<i64, Tally> = BTreeMap::new();
+        let mut models: BTreeMap<String, Tally> = BTreeMap::new();
+        let mut total = Tally::default();
         while let Some(r) = rows.next().map_err(db)? {
-            let b = Bucket {
-                t_ms: r.get(0).map_err(db)?,
-                requests: r.get::<_, i64>(1).map_err(db)? as u64,
-                tokens: r.get::<_, Option<i64>>(2).map_err(db)?.unwrap_or(0) as u64,
-                cost_usd: r.get::<_, Option<f64>>(3).map_err(db)?.unwrap_or(0.0),
-                routed_cost_usd: r.get::<_, Option<f64>>(4).map_err(db)?.unwrap_or(0.0),
-                routed_baseline_usd: r.get::<_, Option<f64>>(5).map_err(db)?.unwrap_or(0.0),
-                errors: r.get::<_, Option<i64>>(6).map_err(db)?.unwrap_or(0) as u64,
-                fallbacks: r.get::<_, Option<i64>>(7).map_err(db)?.unwrap_or(0) as u64,
-            };
-            abstained += r.get::<_, Option<i64>>(8).map_err(db)?.unwrap_or(0) as u64;
-            totals.requests += b.requests;
-            totals.tokens += b.tokens;
-            totals.cost_usd += b.cost_usd;
-            totals.routed_cost_usd += b.routed_cost_usd;
-            totals.routed_baseline_usd += b.routed_baseline_usd;
-            totals.errors += b.errors;
-            totals.fallbacks += b.fallbacks;
-            series.push(b);
+            let t: i64 = r.get(0).map_err(db)?;
+            let model: String = r.get(1).map_err(db)?;
+            let tally = Tally::from_row(r, 2).map_err(db)?;
+            buckets.entry(t - t.rem_euclid(bucket_ms)).or_default().merge(&tally);
+            models.entry(model).or_default().merge(&tally);
+            total.merge(&tally);
         }
-        drop(rows);
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT COALESCE(chosen_model, '(none)'), COUNT(*), SUM(cost_usd) FROM decisions
-                 WHERE ts_ms >= ?1 GROUP BY 1 ORDER BY 2 DESC",
-            )
-            .map_err(db)?;
-        let models = st
-            .query_map([since_ms], |r| {
-                Ok(ModelShare {
-                    model: r.get(0)?,
-                    requests: r.get::<_, i64>(1)? as u64,
-                    cost_usd: r.get::<_, Option<f64>>(2)?.unwrap_or(0.0),
-                })
-            })
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        let column = |sql: &str| -> Result<Vec<f64>, BooksError> {
-            let mut st = self.conn.prepare_cached(sql).map_err(db)?;
-            let v = st.query_map([since_ms], |r| r.get::<_, f64>(0)).map_err(db)?;
-            v.collect::<Result<Vec<_>, _>>().map_err(db)
+        let bucket = |t_ms: i64, x: &Tally| Bucket {
+            t_ms,
+            requests: x.requests,
+            tokens: x.tokens,
+            cost_usd: x.cost_usd,
+            routed_cost_usd: x.routed_cost_usd,
+            routed_baseline_usd: x.routed_baseline_usd,
+            errors: x.errors,
+            fallbacks: x.fallbacks,
         };
-        let latency = percentiles(column("SELECT latency_ms FROM decisions WHERE ts_ms >= ?1 AND outcome = 'ok'")?);
-        let ttft = percentiles(column("SELECT ttft_ms FROM decisions WHERE ts_ms >= ?1 AND ttft_ms IS NOT NULL")?);
-        Ok(Overview { since_ms, bucket_ms, totals, abstained, series, models, latency, ttft })
+        let mut models: Vec<ModelShare> = models
+            .into_iter()
+            .map(|(model, x)| ModelShare { model, requests: x.requests, cost_usd: x.cost_usd })
+            .collect();
+        models.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.model.cmp(&b.model)));
+        let percentiles = |h: &rollup::Hist| Percentiles { n: h.count(), p50_ms: h.quantile(0.5), p99_ms: h.quantile(0.99) };
+        Ok(Overview {
+            since_ms,
+            bucket_ms,
+            totals: bucket(since_ms, &total),
+            abstained: total.abstained,
+            series: buckets.iter().map(|(t, x)| bucket(*t, x)).collect(),
+            models,
+            latency: percentiles(&total.latency),
+            ttft: percentiles(&total.ttft),
+        })
     }
 
     /// One page of decisions under `f`, newest first.
@@ -351,7 +319,7 @@ mod tests {
         let (books, writer) = Books::open(&path).unwrap();
         for i in 0..5 {
             let mut r = row(&format!("d{i}"));
-            r.ts_ms = 1000 + i * 100;
+            r.ts_ms = 60_000 + i * 30_000; // minutes 1, 1, 2, 2, 3
             r.outcome = if i == 4 { "error".into() } else { "ok".into() };
             r.latency_ms = (i + 1) as f64 * 10.0;
             r.chosen_model = Some(if i % 2 == 0 { "m" } else { "n" }.into());
@@ -361,13 +329,19 @@ mod tests {
         books.feedback("d2".into(), 0.0, "k".into()).await.unwrap();
         let r = Reader::open(&path).unwrap();
 
-        let o = r.overview(0, 200).unwrap();
+        let o = r.overview(0, 60_000).unwrap();
         assert_eq!(o.totals.requests, 5);
         assert_eq!(o.totals.errors, 1);
-        assert_eq!(o.series.iter().map(|b| b.requests).collect::<Vec<_>>(), vec![2, 2, 1], "buckets 1000, 1200, 1400");
+        assert_eq!(o.series.iter().map(|b| (b.t_ms, b.requests)).collect::<Vec<_>>(), [(60_000, 2), (120_000, 2), (180_000, 1)]);
         assert_eq!(o.models[0], ModelShare { model: "m".into(), requests: 3, cost_usd: 1.5 });
-        assert_eq!((o.latency.n, o.latency.p50_ms, o.latency.p99_ms), (4, Some(20.0), Some(40.0)), "ok rows only");
+        // Latencies 10, 20, 30, 40 ms on ok rows: p50 in 20's bin, p99 in 40's (upper edges).
+        let (p50, p99) = (o.latency.p50_ms.unwrap(), o.latency.p99_ms.unwrap());
+        assert_eq!(o.latency.n, 4, "ok rows only");
+        assert!((20.0..25.0).contains(&p50) && (40.0..50.0).contains(&p99), "{p50} {p99}");
         assert_eq!(o.ttft.n, 5);
+        assert_eq!(r.overview(120_000, 60_000).unwrap().totals.requests, 3, "the window starts on its minute");
+        let hourly = r.overview(0, rollup::HOUR_MS).unwrap();
+        assert_eq!((hourly.series.len(), hourly.totals.requests), (1, 5));
         assert!((o.totals.routed_baseline_usd - 4.0).abs() < 1e-12, "4 answered routed rows at baseline 1.0");
 
         // Pages of 2, newest first, walked by cursor; filters narrow.
@@ -382,7 +356,7 @@ mod tests {
         assert_eq!((p3.rows.len(), p3.next), (1, None));
         let only_n = DecisionFilter { model: Some("n".into()), ..Default::default() };
         assert_eq!(r.decisions(&only_n, 10).unwrap().rows.len(), 2);
-        let errors = DecisionFilter { outcome: Some("error".into()), since_ms: Some(1400), ..Default::default() };
+        let errors = DecisionFilter { outcome: Some("error".into()), since_ms: Some(180_000), ..Default::default() };
         assert_eq!(r.decisions(&errors, 10).unwrap().rows[0].id, "d4");
 
         let (d, ratings) = r.decision("d2").unwrap().unwrap();
