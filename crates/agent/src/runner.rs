@@ -43,6 +43,14 @@ pub struct Runner {
     /// narrow it, never widen it.
     http_allowlist: Vec<String>,
     live: Mutex<HashMap<String, Live>>,
+    observer: std::sync::OnceLock<Arc<dyn RunObserver>>,
+}
+
+/// Told when a run's session ends (finished, paused with nobody to ask, cancelled): the
+/// gateway turns it into a trace. `session_start_ms` is when this session began; `steps`
+/// are the steps it logged.
+pub trait RunObserver: Send + Sync {
+    fn session_ended(&self, run: &RunState, steps: &[Step], session_start_ms: i64);
 }
 
 /// What one step did to the run.
@@ -67,7 +75,19 @@ impl Runner {
         workspaces: PathBuf,
         http_allowlist: Vec<String>,
     ) -> Arc<Runner> {
-        Arc::new(Runner { store, backend, workspaces, http_allowlist, live: Mutex::new(HashMap::new()) })
+        Arc::new(Runner {
+            store,
+            backend,
+            workspaces,
+            http_allowlist,
+            live: Mutex::new(HashMap::new()),
+            observer: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Sets who hears about ended sessions (once; later calls are ignored).
+    pub fn observe(&self, observer: Arc<dyn RunObserver>) {
+        let _ = self.observer.set(observer);
     }
 
     /// The hosts a run may fetch from: its own list within the server's, or the server's.
@@ -165,9 +185,16 @@ impl Runner {
         let me = self.clone();
         tokio::spawn(async move {
             let id = state.id.clone();
+            let started_ms = now_ms();
             let mut driver = Driver { runner: me.clone(), cancel, events, approvals: approvals_rx, authorization };
             driver.drive(state).await;
             me.live().remove(&id);
+            if let Some(o) = me.observer.get() {
+                if let (Ok(Some(run)), Ok(steps)) = (me.store.load(&id), me.store.steps(&id)) {
+                    let session: Vec<Step> = steps.into_iter().filter(|s| s.at_ms >= started_ms).collect();
+                    o.session_ended(&run, &session, started_ms);
+                }
+            }
         });
         rx
     }

@@ -227,3 +227,46 @@ async fn nothing_is_exported_without_the_setting() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(rx.exports.lock().unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agent_run_is_an_invoke_agent_span_with_its_model_and_tool_calls() {
+    let (rx, url) = Receiver::start().await;
+    let up = start_upstream().await;
+    let telemetry = format!("[telemetry]\notlp_endpoint = \"{url}\"\nbatch_delay_ms = 100\n");
+    let cfg = upstream_config(&up, &[("agent-model", "agent", "small")], &telemetry)
+        .replace("total_timeout_ms = 1500", "total_timeout_ms = 20000")
+        .replace("first_token_timeout_ms = 700", "first_token_timeout_ms = 10000");
+    let s = Server::start(&cfg);
+    let script = json!([{"name": "calculator", "arguments": {"expression": "2^10"}}]);
+    let spec = json!({"goal": format!("Scripted run. SCRIPT: {script}"), "tools": ["calculator"], "stream": false});
+    let r = client().post(s.url("/v1/agent/runs")).json(&spec).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+
+    let t = Instant::now();
+    let (root, kids) = loop {
+        let spans: Vec<Span> = rx.spans().into_iter().map(|(_, s)| s).collect();
+        if let Some(root) = spans.iter().find(|s| attr(&s.attributes, "gen_ai.agent.id") == id.as_str()) {
+            let kids: Vec<Span> = spans.iter().filter(|s| s.parent_span_id == root.span_id).cloned().collect();
+            break (root.clone(), kids);
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "no invoke_agent span: {} spans", spans.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(root.name, "invoke_agent conductor");
+    assert_eq!(attr(&root.attributes, "gen_ai.operation.name"), "invoke_agent");
+    assert_eq!(attr(&root.attributes, "conductor.agent.status"), "succeeded");
+    let names: Vec<&str> = kids.iter().map(|k| k.name.as_str()).collect();
+    assert!(names.contains(&"execute_tool calculator"), "{names:?}");
+    assert_eq!(names.iter().filter(|n| **n == "chat agent-model").count(), 2, "{names:?}");
+    let tool = kids.iter().find(|k| k.name == "execute_tool calculator").unwrap();
+    assert_eq!(attr(&tool.attributes, "gen_ai.tool.name"), "calculator");
+    assert_eq!(attr(&tool.attributes, "conductor.tool.ok"), true);
+    // Each model call names its gateway decision, whose own trace is there too.
+    let chat = kids.iter().find(|k| k.name == "chat agent-model").unwrap();
+    let decision = attr(&chat.attributes, "conductor.decision_id");
+    assert!(rx
+        .spans()
+        .iter()
+        .any(|(_, s)| s.kind == SpanKind::Server as i32 && attr(&s.attributes, "conductor.decision_id") == decision));
+}

@@ -23,7 +23,7 @@ pub struct AppState {
     /// Ratings per key per minute on `/v1/feedback`.
     pub feedback_limit: RateLimiter,
     /// Traces over OTLP (off unless configured).
-    pub telemetry: crate::telemetry::Telemetry,
+    pub telemetry: std::sync::Arc<crate::telemetry::Telemetry>,
     /// The web dashboard's sessions and read connections.
     pub dashboard: std::sync::Arc<crate::dashboard::Dashboard>,
     /// Agent runs, once the server knows its own address (their model calls come back here).

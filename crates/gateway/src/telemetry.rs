@@ -8,6 +8,7 @@
 use crate::books::{AttemptOutcome, DecisionRow};
 use crate::config::TelemetryConfig;
 use anyhow::Context as _;
+use conductor_agent::run::{RunState, Status as RunStatus, Step, StepKind};
 use opentelemetry::trace::{Span, SpanKind, Status, TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
@@ -114,6 +115,85 @@ impl Telemetry {
         root.end_with_timestamp(at(row.latency_ms));
     }
 
+    /// One session of an agent run: an `invoke_agent` span, with a `chat` span per model
+    /// call (naming the gateway decision, whose own trace has the routing) and an
+    /// `execute_tool` span per tool call. Steps are logged when they end, with how long
+    /// they took, so each span ends at its step's time.
+    pub fn agent_session(&self, run: &RunState, steps: &[Step], session_start_ms: i64) {
+        let Some((_, tracer)) = &self.exporting else { return };
+        let at = |ms: i64| UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+        let name = run.spec.memory.clone().unwrap_or_else(|| "conductor".into());
+        let strategy = serde_json::to_value(run.spec.strategy).ok().and_then(|v| v.as_str().map(str::to_string));
+        let mut attrs = vec![
+            KeyValue::new("gen_ai.operation.name", "invoke_agent"),
+            KeyValue::new("gen_ai.agent.id", run.id.clone()),
+            KeyValue::new("gen_ai.agent.name", name.clone()),
+            KeyValue::new("conductor.agent.status", run.status.as_str()),
+            KeyValue::new("conductor.agent.steps", run.steps as i64),
+            KeyValue::new("conductor.agent.tokens", run.tokens as i64),
+            KeyValue::new("conductor.cost_usd", run.cost_usd),
+        ];
+        if let Some(s) = strategy {
+            attrs.push(KeyValue::new("conductor.agent.strategy", s));
+        }
+        let root = tracer
+            .span_builder(format!("invoke_agent {name}"))
+            .with_kind(SpanKind::Internal)
+            .with_start_time(at(session_start_ms))
+            .with_attributes(attrs)
+            .start(tracer);
+        let cx = Context::new().with_span(root);
+        for step in steps {
+            let (span_name, kind, latency_ms, attrs) = match &step.kind {
+                StepKind::Model { role, routing, prompt_tokens, completion_tokens, cost_usd, latency_ms, .. } => (
+                    format!("chat {}", routing.model),
+                    SpanKind::Client,
+                    *latency_ms,
+                    vec![
+                        KeyValue::new("gen_ai.operation.name", "chat"),
+                        KeyValue::new("gen_ai.response.model", routing.model.clone()),
+                        KeyValue::new("gen_ai.usage.input_tokens", *prompt_tokens as i64),
+                        KeyValue::new("gen_ai.usage.output_tokens", *completion_tokens as i64),
+                        KeyValue::new("conductor.agent.role", role.as_str()),
+                        KeyValue::new("conductor.decision_id", routing.decision_id.clone()),
+                        KeyValue::new("conductor.policy", routing.policy.clone()),
+                        KeyValue::new("conductor.cost_usd", *cost_usd),
+                    ],
+                ),
+                StepKind::Tool { call, ok, latency_ms, approval, .. } => (
+                    format!("execute_tool {}", call.name),
+                    SpanKind::Internal,
+                    *latency_ms,
+                    vec![
+                        KeyValue::new("gen_ai.operation.name", "execute_tool"),
+                        KeyValue::new("gen_ai.tool.name", call.name.clone()),
+                        KeyValue::new("gen_ai.tool.call.id", call.id.clone()),
+                        KeyValue::new("conductor.tool.ok", *ok),
+                        KeyValue::new("conductor.tool.approval", approval.clone()),
+                    ],
+                ),
+                _ => continue,
+            };
+            let end = at(step.at_ms);
+            let mut span = tracer
+                .span_builder(span_name)
+                .with_kind(kind)
+                .with_start_time(end - Duration::from_millis(latency_ms))
+                .with_attributes(attrs)
+                .start_with_context(tracer, &cx);
+            if matches!(step.kind, StepKind::Tool { ok: false, .. }) {
+                span.set_status(Status::error("tool call failed"));
+            }
+            span.end_with_timestamp(end);
+        }
+        let root = cx.span();
+        if let RunStatus::Stopped { kind, reason } = &run.status {
+            root.set_attribute(KeyValue::new("error.type", kind.clone()));
+            root.set_status(Status::error(reason.clone()));
+        }
+        root.end();
+    }
+
     /// Sends what is still batched (at shutdown).
     pub fn shutdown(&self) {
         if let Some((provider, _)) = &self.exporting {
@@ -179,6 +259,15 @@ fn request_attributes(row: &DecisionRow) -> Vec<KeyValue> {
         a.push(KeyValue::new("conductor.abstained", v["abstained"] == true));
     }
     a
+}
+
+/// Agent sessions as traces (the runner's observer).
+pub struct AgentTraces(pub std::sync::Arc<Telemetry>);
+
+impl conductor_agent::runner::RunObserver for AgentTraces {
+    fn session_ended(&self, run: &RunState, steps: &[Step], session_start_ms: i64) {
+        self.0.agent_session(run, steps, session_start_ms);
+    }
 }
 
 #[cfg(test)]

@@ -221,7 +221,9 @@ pub fn catch_up(c: &Connection) -> Result<u64, BooksError> {
         return Ok(0);
     }
     let mut read = c
-        .prepare_cached(&format!("SELECT {TALLY_COLUMNS} FROM rollups WHERE grain_ms = ?1 AND t_ms = ?2 AND model = ?3"))
+        .prepare_cached(&format!(
+            "SELECT {TALLY_COLUMNS} FROM rollups WHERE grain_ms = ?1 AND t_ms = ?2 AND model = ?3"
+        ))
         .map_err(db)?;
     let mut write = c
         .prepare_cached(&format!(

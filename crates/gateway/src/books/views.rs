@@ -157,7 +157,8 @@ impl Reader {
             .map(|(model, x)| ModelShare { model, requests: x.requests, cost_usd: x.cost_usd })
             .collect();
         models.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.model.cmp(&b.model)));
-        let percentiles = |h: &rollup::Hist| Percentiles { n: h.count(), p50_ms: h.quantile(0.5), p99_ms: h.quantile(0.99) };
+        let percentiles =
+            |h: &rollup::Hist| Percentiles { n: h.count(), p50_ms: h.quantile(0.5), p99_ms: h.quantile(0.99) };
         Ok(Overview {
             since_ms,
             bucket_ms,
@@ -332,7 +333,10 @@ mod tests {
         let o = r.overview(0, 60_000).unwrap();
         assert_eq!(o.totals.requests, 5);
         assert_eq!(o.totals.errors, 1);
-        assert_eq!(o.series.iter().map(|b| (b.t_ms, b.requests)).collect::<Vec<_>>(), [(60_000, 2), (120_000, 2), (180_000, 1)]);
+        assert_eq!(
+            o.series.iter().map(|b| (b.t_ms, b.requests)).collect::<Vec<_>>(),
+            [(60_000, 2), (120_000, 2), (180_000, 1)]
+        );
         assert_eq!(o.models[0], ModelShare { model: "m".into(), requests: 3, cost_usd: 1.5 });
         // Latencies 10, 20, 30, 40 ms on ok rows: p50 in 20's bin, p99 in 40's (upper edges).
         let (p50, p99) = (o.latency.p50_ms.unwrap(), o.latency.p99_ms.unwrap());

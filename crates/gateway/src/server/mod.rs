@@ -226,7 +226,7 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
         feedback_limit: RateLimiter::new(config.feedback.per_key_per_minute),
         agents: std::sync::OnceLock::new(),
         dashboard: crate::dashboard::Dashboard::new(config.books.path.clone()),
-        telemetry: crate::telemetry::Telemetry::from_config(&config.telemetry)?,
+        telemetry: Arc::new(crate::telemetry::Telemetry::from_config(&config.telemetry)?),
         config,
     };
     Ok((Arc::new(state), writer))
@@ -255,7 +255,9 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     if state.config.agent.enabled {
-        let _ = state.agents.set(agent_runner(&state.config, addr)?);
+        let runner = agent_runner(&state.config, addr)?;
+        runner.observe(Arc::new(crate::telemetry::AgentTraces(state.telemetry.clone())));
+        let _ = state.agents.set(runner);
     }
     on_bound(addr);
 
