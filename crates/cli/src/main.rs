@@ -32,6 +32,8 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// Query the gateway's books: recent decisions, spend, savings, export for retraining.
     Logs(cmd::logs::LogsArgs),
+    /// The books' schema and soundness: `migrate` ahead of a deployment, `check` (read-only).
+    Store(cmd::store::StoreArgs),
     /// Run library models on benchmark prompts (GSM8K, HumanEval), score the answers, append records.
     #[cfg(feature = "local")]
     Collect(cmd::collect::CollectArgs),
@@ -79,6 +81,7 @@ fn main() -> std::process::ExitCode {
         Command::Route(a) => cmd::route::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Logs(a) => cmd::logs::run(a),
+        Command::Store(a) => cmd::store::run(a),
         Command::Agent(a) => cmd::agent::run(a),
     };
     match result {

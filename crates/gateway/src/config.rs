@@ -181,6 +181,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How long shutdown waits for in-flight requests and streams before giving up.
     pub shutdown_grace_secs: u64,
+    /// On SIGTERM, keep serving this long with `/readyz` answering 503, so a load balancer
+    /// stops sending traffic before the listener closes (0: close at once).
+    pub drain_delay_ms: u64,
     /// Open connections at most; further clients wait in the kernel's backlog.
     pub max_connections: usize,
     /// From a request's first byte to the end of its headers (slowloris guard).
@@ -197,6 +200,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 4 * 1024 * 1024,
             shutdown_grace_secs: 30,
+            drain_delay_ms: 0,
             max_connections: 1024,
             header_timeout_ms: 10_000,
             body_timeout_ms: 30_000,

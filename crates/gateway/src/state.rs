@@ -22,6 +22,8 @@ pub struct AppState {
     pub verifiers: VerifierSet,
     /// Ratings per key per minute on `/v1/feedback`.
     pub feedback_limit: RateLimiter,
+    /// Set on SIGTERM: `/readyz` answers 503 while in-flight work finishes.
+    pub draining: std::sync::atomic::AtomicBool,
     /// Traces over OTLP (off unless configured).
     pub telemetry: std::sync::Arc<crate::telemetry::Telemetry>,
     /// The web dashboard's sessions and read connections.

@@ -19,6 +19,7 @@ pub mod route;
 pub mod serve;
 #[cfg(feature = "local")]
 pub mod signals;
+pub mod store;
 
 use std::sync::Arc;
 

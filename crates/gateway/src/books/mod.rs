@@ -13,6 +13,8 @@ use conductor_core::router::Prediction;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+pub mod check;
+pub mod migrations;
 pub mod rollup;
 pub mod views;
 
@@ -185,33 +187,19 @@ impl BooksWriter {
     }
 }
 
-/// Opens (creating if needed) a books database with WAL and FULL sync.
+/// Opens (creating if needed) a books database with WAL and FULL sync, at the newest schema.
 pub fn open_connection(path: &Path) -> Result<Connection, BooksError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| BooksError::Db(format!("cannot create {}: {e}", dir.display())))?;
     }
-    let conn = Connection::open(path).map_err(|e| BooksError::Db(format!("{}: {e}", path.display())))?;
+    let mut conn = Connection::open(path).map_err(|e| BooksError::Db(format!("{}: {e}", path.display())))?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
     conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
-    conn.execute_batch(SCHEMA).map_err(db)?;
-    let migrated: bool = conn
-        .query_row(
-            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'feedback_decision_key'",
-            [],
-            |_| Ok(()),
-        )
-        .optional()
-        .map_err(db)?
-        .is_some();
-    if !migrated {
-        conn.execute_batch(&format!("BEGIN; {FEEDBACK_ONE_PER_KEY} COMMIT;")).map_err(db)?;
+    let applied = migrations::apply(&mut conn)?;
+    if !applied.is_empty() {
+        tracing::info!(path = %path.display(), steps = ?applied, "books schema migrated");
     }
-    // Books from before answer checking, and before time to first token, lack their columns.
-    add_column_if_missing(&conn, "verification", "TEXT")?;
-    add_column_if_missing(&conn, "ttft_ms", "REAL")?;
-    conn.execute_batch(VIEW_INDEXES).map_err(db)?;
-    conn.execute_batch(rollup::SCHEMA).map_err(db)?;
     Ok(conn)
 }
 
@@ -279,6 +267,15 @@ impl Books {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Cmd::Feedback { decision_id, score, key_id, reply }).map_err(|_| BooksError::Closed)?;
         rx.await.map_err(|_| BooksError::Closed)?
+    }
+
+    /// Whether the writer commits: true once a flush came back within `within`.
+    pub async fn responsive(&self, within: std::time::Duration) -> bool {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Cmd::Flush(reply)).is_err() {
+            return false;
+        }
+        matches!(tokio::time::timeout(within, rx).await, Ok(Ok(())))
     }
 
     /// Resolves once everything queued before it is committed.

@@ -87,6 +87,26 @@ pub async fn healthz(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
     .into_response()
 }
 
+/// `GET /readyz`: whether to send this replica traffic — it is not draining, its books
+/// writer commits (a flush within 2 s) and its books can be read. 503 with `Retry-After`
+/// otherwise; `/healthz` stays the liveness check.
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let draining = state.draining.load(std::sync::atomic::Ordering::SeqCst);
+    let writes = !draining && state.books.responsive(std::time::Duration::from_secs(2)).await;
+    let reads = !draining && state.dashboard.read(|r| r.feedback_count()).await.is_ok();
+    let ready = !draining && writes && reads;
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else if draining { "draining" } else { "not_ready" },
+        "checks": {"draining": draining, "books_writer": writes, "books_reader": reads, "router": state.router.summary()["source"]},
+    });
+    let mut r =
+        (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, axum::Json(body)).into_response();
+    if !ready {
+        r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+    }
+    r
+}
+
 /// `GET /metrics`: Prometheus text; per-key spend and per-model state, so admin keys only
 /// when keys are configured.
 pub async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {

@@ -39,6 +39,7 @@ pub fn app(state: Arc<AppState>) -> HttpRouter {
         .route("/v1/agent/runs/{id}/approvals", post(routes::agents::approve))
         .route("/v1/agent/runs/{id}/resume", post(routes::agents::resume))
         .route("/healthz", get(routes::info::healthz))
+        .route("/readyz", get(routes::info::readyz))
         .route("/metrics", get(routes::info::metrics))
         .merge(crate::dashboard::routes())
         .fallback(routes::info::not_found)
@@ -226,6 +227,7 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
         feedback_limit: RateLimiter::new(config.feedback.per_key_per_minute),
         agents: std::sync::OnceLock::new(),
         dashboard: crate::dashboard::Dashboard::new(config.books.path.clone()),
+        draining: std::sync::atomic::AtomicBool::new(false),
         telemetry: Arc::new(crate::telemetry::Telemetry::from_config(&config.telemetry)?),
         config,
     };
@@ -268,8 +270,18 @@ pub async fn serve(
         idle_timeout: Duration::from_millis(s.idle_timeout_ms),
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
+    let drain = Duration::from_millis(s.drain_delay_ms);
+    let st = state.clone();
     tokio::spawn(async move {
         shutdown.await;
+        // Not ready any more; still serving for `drain_delay_ms`, so a load balancer that
+        // polls /readyz moves traffic away before the listener closes.
+        st.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        if !drain.is_zero() {
+            tracing::info!("draining: /readyz answers 503 for {} ms, then no new connections", drain.as_millis());
+            tokio::time::sleep(drain).await;
+        }
+        drop(st);
         let _ = tx.send(true);
     });
     let server = connections::serve(listener, app(state.clone()), limits, rx.clone());

@@ -1,0 +1,98 @@
+//! Operating the store: `/readyz` (ready, then 503 while draining after SIGTERM — still
+//! serving until `drain_delay_ms` is over), and `conductor store migrate|check` on the books
+//! a real server wrote, including books that were tampered with.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may fail loudly
+
+mod gateway_support;
+
+use gateway_support::*;
+use serde_json::{json, Value};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn conductor(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_conductor")).args(args).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readyz_turns_503_on_sigterm_while_the_server_keeps_serving_the_drain() {
+    let up = start_upstream().await;
+    let cfg = upstream_config(&up, &[("m", "ok", "small")], "[server]\ndrain_delay_ms = 1500\n");
+    let mut s = Server::start(&cfg);
+    let r = client().get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "ready", "{v}");
+    assert_eq!((v["checks"]["books_writer"].clone(), v["checks"]["books_reader"].clone()), (json!(true), json!(true)));
+
+    Command::new("kill").args(["-TERM", &s.child.id().to_string()]).status().unwrap();
+    let t = Instant::now();
+    loop {
+        let r = client().get(s.url("/readyz")).send().await.unwrap();
+        if r.status() == 503 {
+            assert_eq!(r.headers()["retry-after"], "1");
+            assert_eq!(r.json::<Value>().await.unwrap()["status"], "draining");
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(1), "never draining");
+    }
+    // Draining is not down: requests are still answered until the delay is over.
+    let r =
+        client().post(s.url("/v1/chat/completions")).json(&chat_body("m", "still there?", false)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let status = tokio::task::spawn_blocking(move || s.child.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(t.elapsed() >= Duration::from_millis(1400), "the listener stayed open for the drain");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn store_check_passes_real_books_and_names_what_was_tampered_with() {
+    let up = start_upstream().await;
+    let s = Server::start(&upstream_config(&up, &[("m", "ok", "small")], ""));
+    let mut ids = Vec::new();
+    for p in ["one", "two", "three"] {
+        let v: Value = client()
+            .post(s.url("/v1/chat/completions"))
+            .json(&chat_body("auto", p, false))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(v["conductor"]["decision_id"].as_str().unwrap().to_string());
+    }
+    let r =
+        client().post(s.url("/v1/feedback")).json(&json!({"decision_id": ids[0], "score": 1.0})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let books = s.books();
+    let _dir = s.stop();
+    let path = books.display().to_string();
+
+    let (ok, out) = conductor(&["store", "migrate", "--books", &path]);
+    assert!(ok && out.contains("already at schema version"), "{out}");
+    let (ok, out) = conductor(&["store", "check", "--books", &path, "--json"]);
+    assert!(ok, "{out}");
+    let r: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (r["decisions"].clone(), r["feedback"].clone(), r["integrity"].clone()),
+        (json!(3), json!(1), json!("ok"))
+    );
+    assert_eq!(r["problems"], json!([]));
+
+    // A decision removed behind the server's back: its rating is orphaned, the rollups disagree.
+    let c = conductor_gateway::books::open_connection(&books).unwrap();
+    c.execute_batch(&format!("PRAGMA foreign_keys = OFF; DELETE FROM decisions WHERE id = '{}'", ids[0])).unwrap();
+    drop(c);
+    let (ok, out) = conductor(&["store", "check", "--books", &path]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("1 feedback rows name no decision"), "{out}");
+    assert!(out.contains("rollups per hour count 3 requests, the books 2"), "{out}");
+
+    // New books: every step, once.
+    let fresh = _dir.path().join("new.sqlite").display().to_string();
+    let (ok, out) = conductor(&["store", "migrate", "--books", &fresh]);
+    assert!(ok && out.contains("schema version 0 → 6") && out.contains("traffic rollups"), "{out}");
+}
