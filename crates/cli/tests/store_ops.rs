@@ -96,3 +96,56 @@ async fn store_check_passes_real_books_and_names_what_was_tampered_with() {
     let (ok, out) = conductor(&["store", "migrate", "--books", &fresh]);
     assert!(ok && out.contains("schema version 0 → 6") && out.contains("traffic rollups"), "{out}");
 }
+
+/// The store goes away (another process holds the write lock past the busy timeout) and
+/// comes back: feedback is refused with 503 + Retry-After (not recorded), `/readyz` says not
+/// ready, requests are still answered and their decisions kept; afterwards everything
+/// answered during the outage is in the books and feedback works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_outage_gives_503s_then_normal_service_with_nothing_answered_lost() {
+    let up = start_upstream().await;
+    let s = Server::start(&upstream_config(&up, &[("m", "ok", "small")], ""));
+    let ask = || async {
+        let v: Value = client()
+            .post(s.url("/v1/chat/completions"))
+            .json(&chat_body("m", "hello", false))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["conductor"]["decision_id"].as_str().unwrap().to_string()
+    };
+    let before = ask().await;
+    // Let its row be committed before the lock is taken.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let blocker = conductor_gateway::books::open_connection(&s.books()).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let during = ask().await; // answered: the model does not need the books
+    let r =
+        client().post(s.url("/v1/feedback")).json(&json!({"decision_id": before, "score": 1.0})).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(assert_error_shape(&v)["code"], "store_unavailable", "{v}");
+    let r = client().get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.json::<Value>().await.unwrap()["checks"]["books_writer"], false);
+
+    blocker.execute_batch("COMMIT").unwrap();
+    drop(blocker);
+    let t = Instant::now();
+    while client().get(s.url("/readyz")).send().await.unwrap().status() != 200 {
+        assert!(t.elapsed() < Duration::from_secs(15), "never ready again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r =
+        client().post(s.url("/v1/feedback")).json(&json!({"decision_id": during, "score": 1.0})).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the decision answered during the outage is in the books");
+    let books = s.books();
+    let _dir = s.stop();
+    let rows = conductor_gateway::books::Reader::open(&books).unwrap().recent(10, 0).unwrap();
+    assert!(rows.iter().any(|d| d.id == before) && rows.iter().any(|d| d.id == during));
+}

@@ -287,86 +287,177 @@ impl Books {
     }
 }
 
-/// Answer to a waiting caller, sent after the batch's commit (with its error, if any).
-type Reply = Box<dyn FnOnce(Option<&BooksError>)>;
+/// How long the writer waits before retrying a batch that could not be committed.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What a batch that could not be committed leaves to retry: its decisions (already answered
+/// to clients, so never dropped) and the flushes waiting for them.
+struct Unwritten {
+    error: BooksError,
+    decisions: Vec<Box<DecisionRow>>,
+    flushes: Vec<oneshot::Sender<()>>,
+}
 
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>, committed: broadcast::Sender<Arc<DecisionRow>>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
+    let mut carried: Option<Unwritten> = None;
+    loop {
+        // Whatever the last batch could not write goes first, in its order.
+        let mut batch: Vec<Cmd> = Vec::new();
+        if let Some(u) = carried.take() {
+            batch.extend(u.decisions.into_iter().map(Cmd::Decision));
+            batch.extend(u.flushes.into_iter().map(Cmd::Flush));
+        }
+        let closed = if batch.is_empty() {
+            match rx.recv() {
+                Ok(c) => {
+                    batch.push(c);
+                    false
+                }
+                Err(_) => true,
+            }
+        } else {
+            match rx.recv_timeout(RETRY) {
+                Ok(c) => {
+                    batch.push(c);
+                    false
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => false,
+                Err(mpsc::RecvTimeoutError::Disconnected) => true,
+            }
+        };
         while batch.len() < 512 {
             match rx.try_recv() {
                 Ok(c) => batch.push(c),
                 Err(_) => break,
             }
         }
-        let mut replies: Vec<Reply> = Vec::new();
-        let mut written: Vec<Arc<DecisionRow>> = Vec::new();
-        let result = (|| -> Result<(), BooksError> {
-            let txn = conn.transaction().map_err(db)?;
-            for cmd in batch {
-                match cmd {
-                    Cmd::Decision(row) => {
-                        insert_decision(&txn, &row)?;
-                        written.push(Arc::from(row));
-                    }
-                    Cmd::Feedback { decision_id, score, key_id, reply } => {
-                        // A key may only rate its own decisions (unknown otherwise: no leak).
-                        let target =
-                            feedback_target(&txn, &decision_id)?.filter(|(_, owner)| *owner == key_id).map(|(t, _)| t);
-                        match target {
-                            None => {
-                                let _ = reply.send(Err(BooksError::UnknownDecision(decision_id)));
-                            }
-                            Some(mut t) => {
-                                t.replaced = txn
-                                    .query_row(
-                                        "SELECT 1 FROM feedback WHERE decision_id = ?1 AND key_id = ?2",
-                                        params![decision_id, key_id],
-                                        |_| Ok(()),
-                                    )
-                                    .optional()
-                                    .map_err(db)?
-                                    .is_some();
-                                // One rating per decision per key: a later one replaces it.
-                                txn.execute(
-                                    "INSERT INTO feedback (ts_ms, decision_id, score, key_id) VALUES (?1, ?2, ?3, ?4)
-                                     ON CONFLICT(decision_id, key_id) DO UPDATE SET score = excluded.score, ts_ms = excluded.ts_ms",
-                                    params![crate::clock::now_ms(), decision_id, score, key_id],
-                                )
-                                .map_err(db)?;
-                                replies.push(Box::new(move |err: Option<&BooksError>| {
-                                    let _ = reply.send(match err {
-                                        None => Ok(t),
-                                        Some(e) => Err(BooksError::Db(e.to_string())),
-                                    });
-                                }));
-                            }
-                        }
-                    }
-                    Cmd::Flush(reply) => replies.push(Box::new(move |_| {
-                        let _ = reply.send(());
-                    })),
-                }
+        if batch.is_empty() {
+            return;
+        }
+        match write_batch(&mut conn, batch, &committed) {
+            Ok(()) => {}
+            Err(u) if closed => {
+                tracing::error!(
+                    "books write failed at shutdown: {}; {} decisions could not be recorded",
+                    u.error,
+                    u.decisions.len()
+                );
+                return;
             }
-            if !written.is_empty() {
-                rollup::catch_up(&txn)?;
-            }
-            txn.commit().map_err(db)
-        })();
-        match &result {
-            Err(e) => tracing::error!("books write failed: {e}"),
-            Ok(()) => {
-                for row in written {
-                    // No watcher is not an error.
-                    let _ = committed.send(row);
-                }
+            Err(u) => {
+                tracing::error!(
+                    "books write failed: {}; {} decisions kept and retried every {} s",
+                    u.error,
+                    u.decisions.len(),
+                    RETRY.as_secs()
+                );
+                carried = Some(u);
             }
         }
-        // Replies go out only after the commit: 2xx means durable.
-        for r in replies {
-            r(result.as_ref().err());
+        // Disconnected means the queue is drained too: that was the last batch.
+        if closed {
+            return;
         }
     }
+}
+
+/// Writes one batch in one transaction, in queue order. Feedback is answered only after the
+/// commit (2xx means durable); if the commit fails it is refused (its caller may retry),
+/// while decisions and flushes come back to be retried.
+fn write_batch(
+    conn: &mut Connection,
+    batch: Vec<Cmd>,
+    committed: &broadcast::Sender<Arc<DecisionRow>>,
+) -> Result<(), Unwritten> {
+    let mut error: Option<BooksError> = None;
+    let txn = conn.transaction().map_err(|e| error = Some(db(e))).ok();
+    let mut decisions: Vec<Box<DecisionRow>> = Vec::new();
+    let mut rated: Vec<(oneshot::Sender<Result<FeedbackTarget, BooksError>>, Option<FeedbackTarget>)> = Vec::new();
+    let mut flushes = Vec::new();
+    for cmd in batch {
+        match (cmd, &txn) {
+            (Cmd::Decision(row), Some(t)) if error.is_none() => {
+                if let Err(e) = insert_decision(t, &row) {
+                    error = Some(e);
+                }
+                decisions.push(row);
+            }
+            (Cmd::Decision(row), _) => decisions.push(row),
+            (Cmd::Feedback { decision_id, score, key_id, reply }, Some(t)) if error.is_none() => {
+                match record_feedback(t, &decision_id, score, &key_id) {
+                    Ok(None) => {
+                        let _ = reply.send(Err(BooksError::UnknownDecision(decision_id)));
+                    }
+                    Ok(Some(target)) => rated.push((reply, Some(target))),
+                    Err(e) => {
+                        error = Some(e);
+                        rated.push((reply, None));
+                    }
+                }
+            }
+            (Cmd::Feedback { reply, .. }, _) => rated.push((reply, None)),
+            (Cmd::Flush(reply), _) => flushes.push(reply),
+        }
+    }
+    if let Some(t) = txn {
+        if error.is_none() && !decisions.is_empty() {
+            error = rollup::catch_up(&t).err();
+        }
+        if error.is_none() {
+            error = t.commit().map_err(db).err();
+        }
+    }
+    match error {
+        None => {
+            for row in decisions {
+                // No watcher is not an error.
+                let _ = committed.send(Arc::from(row));
+            }
+            for (reply, target) in rated {
+                let _ = reply.send(target.ok_or_else(|| BooksError::Db("not written".into())));
+            }
+            for f in flushes {
+                let _ = f.send(());
+            }
+            Ok(())
+        }
+        Some(e) => {
+            for (reply, _) in rated {
+                let _ = reply.send(Err(BooksError::Db(e.to_string())));
+            }
+            Err(Unwritten { error: e, decisions, flushes })
+        }
+    }
+}
+
+/// One rating, inside the batch's transaction: `None` when the decision is unknown or not
+/// the key's own (a key may only rate its own decisions; "unknown" leaks nothing).
+fn record_feedback(
+    txn: &Connection,
+    decision_id: &str,
+    score: f64,
+    key_id: &str,
+) -> Result<Option<FeedbackTarget>, BooksError> {
+    let Some(mut t) = feedback_target(txn, decision_id)?.filter(|(_, owner)| owner == key_id).map(|(t, _)| t) else {
+        return Ok(None);
+    };
+    t.replaced = txn
+        .query_row(
+            "SELECT 1 FROM feedback WHERE decision_id = ?1 AND key_id = ?2",
+            params![decision_id, key_id],
+            |_| Ok(()),
+        )
+        .optional()
+        .map_err(db)?
+        .is_some();
+    // One rating per decision per key: a later one replaces it.
+    txn.execute(
+        "INSERT INTO feedback (ts_ms, decision_id, score, key_id) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(decision_id, key_id) DO UPDATE SET score = excluded.score, ts_ms = excluded.ts_ms",
+        params![crate::clock::now_ms(), decision_id, score, key_id],
+    )
+    .map_err(db)?;
+    Ok(Some(t))
 }
 
 fn insert_decision(c: &Connection, r: &DecisionRow) -> Result<(), BooksError> {
@@ -691,6 +782,45 @@ mod tests {
         assert_eq!(r.recent(5, 0).unwrap(), vec![row("d1")], "rows read back as written");
         assert!(r.recent(5, 2).unwrap().is_empty());
         assert_eq!(r.spend_by(SpendBy::Model, 0).unwrap()[0].group, "m");
+        drop(books);
+        writer.join();
+    }
+}
+
+#[cfg(test)]
+mod outage_tests {
+    use super::tests::row;
+    use super::*;
+
+    /// Another process holds the books' write lock past the busy timeout: feedback is refused
+    /// (not recorded, so its caller can retry), the decision answered meanwhile is kept and
+    /// written once the lock is gone, and a flush waits for it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_locked_store_refuses_feedback_and_loses_no_decision() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.sqlite");
+        let (books, writer) = Books::open(&path).unwrap();
+        books.record(row("before"));
+        books.flush().await;
+        let blocker = Connection::open(&path).unwrap();
+        blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        books.record(row("during"));
+        let refused = books.feedback("before".into(), 1.0, "k".into()).await;
+        assert!(matches!(refused, Err(BooksError::Db(_))), "{refused:?}");
+        let flushed = tokio::spawn({
+            let b = books.clone();
+            async move { b.flush().await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!flushed.is_finished(), "a flush waits for the kept decision");
+        blocker.execute_batch("COMMIT").unwrap();
+        drop(blocker);
+        tokio::time::timeout(std::time::Duration::from_secs(30), flushed).await.unwrap().unwrap();
+        let r = Reader::open(&path).unwrap();
+        let ids: Vec<String> = r.recent(10, 0).unwrap().into_iter().map(|d| d.id).collect();
+        assert!(ids.contains(&"during".to_string()) && ids.contains(&"before".to_string()), "{ids:?}");
+        assert!(r.feedback().unwrap().is_empty(), "the refused rating was not recorded");
+        assert!(books.feedback("before".into(), 1.0, "k".into()).await.is_ok(), "writable again");
         drop(books);
         writer.join();
     }

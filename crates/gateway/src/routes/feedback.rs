@@ -78,7 +78,15 @@ async fn handle(state: &AppState, headers: HeaderMap, body: Body) -> Result<Resp
         BooksError::UnknownDecision(_) => {
             ApiError::not_found("decision_not_found", e.to_string()).with_param("decision_id")
         }
-        other => ApiError::internal(other.to_string()),
+        // The store is locked, full or gone: nothing was recorded, and saying so lets the
+        // client retry rather than believe a 500 means its rating is lost for good.
+        other => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "store_unavailable",
+            format!("the rating was not recorded, the books could not be written ({other}); retry"),
+        )
+        .with_retry_after(1),
     })?;
     state.metrics.feedback();
     let applied = match (&target.prompt, &target.chosen_model) {
