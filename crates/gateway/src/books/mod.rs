@@ -157,12 +157,7 @@ pub enum BooksError {
 
 enum Cmd {
     Decision(Box<DecisionRow>),
-    Feedback {
-        decision_id: String,
-        score: f64,
-        key_id: String,
-        reply: oneshot::Sender<Result<FeedbackTarget, BooksError>>,
-    },
+    Feedback { decision_id: String, score: f64, key_id: String, reply: FeedbackReply },
     Flush(oneshot::Sender<()>),
 }
 
@@ -287,6 +282,9 @@ impl Books {
     }
 }
 
+/// Where a rating's outcome goes once its batch is committed (or not).
+type FeedbackReply = oneshot::Sender<Result<FeedbackTarget, BooksError>>;
+
 /// How long the writer waits before retrying a batch that could not be committed.
 const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -294,7 +292,7 @@ const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 /// to clients, so never dropped) and the flushes waiting for them.
 struct Unwritten {
     error: BooksError,
-    decisions: Vec<Box<DecisionRow>>,
+    decisions: Vec<DecisionRow>,
     flushes: Vec<oneshot::Sender<()>>,
 }
 
@@ -304,7 +302,7 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>, committed: broadca
         // Whatever the last batch could not write goes first, in its order.
         let mut batch: Vec<Cmd> = Vec::new();
         if let Some(u) = carried.take() {
-            batch.extend(u.decisions.into_iter().map(Cmd::Decision));
+            batch.extend(u.decisions.into_iter().map(|d| Cmd::Decision(Box::new(d))));
             batch.extend(u.flushes.into_iter().map(Cmd::Flush));
         }
         let closed = if batch.is_empty() {
@@ -371,8 +369,8 @@ fn write_batch(
 ) -> Result<(), Unwritten> {
     let mut error: Option<BooksError> = None;
     let txn = conn.transaction().map_err(|e| error = Some(db(e))).ok();
-    let mut decisions: Vec<Box<DecisionRow>> = Vec::new();
-    let mut rated: Vec<(oneshot::Sender<Result<FeedbackTarget, BooksError>>, Option<FeedbackTarget>)> = Vec::new();
+    let mut decisions: Vec<DecisionRow> = Vec::new();
+    let mut rated: Vec<(FeedbackReply, Option<FeedbackTarget>)> = Vec::new();
     let mut flushes = Vec::new();
     for cmd in batch {
         match (cmd, &txn) {
@@ -380,9 +378,9 @@ fn write_batch(
                 if let Err(e) = insert_decision(t, &row) {
                     error = Some(e);
                 }
-                decisions.push(row);
+                decisions.push(*row);
             }
-            (Cmd::Decision(row), _) => decisions.push(row),
+            (Cmd::Decision(row), _) => decisions.push(*row),
             (Cmd::Feedback { decision_id, score, key_id, reply }, Some(t)) if error.is_none() => {
                 match record_feedback(t, &decision_id, score, &key_id) {
                     Ok(None) => {
@@ -411,7 +409,7 @@ fn write_batch(
         None => {
             for row in decisions {
                 // No watcher is not an error.
-                let _ = committed.send(Arc::from(row));
+                let _ = committed.send(Arc::new(row));
             }
             for (reply, target) in rated {
                 let _ = reply.send(target.ok_or_else(|| BooksError::Db("not written".into())));
