@@ -16,6 +16,9 @@ use axum::routing::{get, post};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+/// Read connections kept open between page loads.
+const MAX_IDLE_READERS: usize = 4;
+
 /// The dashboard's share of the server: sessions and a pool of read connections.
 pub struct Dashboard {
     pub sessions: session::Sessions,
@@ -42,7 +45,11 @@ impl Dashboard {
                 None => Reader::open(&me.books)?,
             };
             let out = f(&reader);
-            me.readers.lock().unwrap_or_else(|p| p.into_inner()).push(reader);
+            let mut pool = me.readers.lock().unwrap_or_else(|p| p.into_inner());
+            // Keep a few for the next pages; a burst's extra connections just close.
+            if pool.len() < MAX_IDLE_READERS {
+                pool.push(reader);
+            }
             out
         });
         match run.await {

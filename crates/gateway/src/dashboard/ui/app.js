@@ -126,11 +126,11 @@ async function overview(win) {
       o.models.length ? Charts.shares(o.models.map((m) => ({ name: m.model, value: m.requests })), { label: "traffic per model", fmt: num })
         : h("p", { class: "muted" }, "No requests in this window.")),
   );
+  // Throttled, not debounced: under steady traffic the page still refreshes every 2 s.
   page.live = () => {
     fresh += 1;
     freshNote.textContent = `${fresh} new since loaded`;
-    clearTimeout(page.timer);
-    page.timer = setTimeout(() => route(), 2000);
+    if (!page.timer) page.timer = setTimeout(() => page.name === "overview" && route(), 2000);
   };
 }
 
@@ -366,6 +366,7 @@ async function agentRun(id) {
 
 async function route() {
   clearTimeout(page.timer);
+  page.timer = null;
   page.live = null;
   const [, name, arg] = (location.hash || "#/overview").split("/");
   const pages = { overview, decisions, decision, quality, health, agents, agent: agentRun };
