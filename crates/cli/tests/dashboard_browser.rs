@@ -24,21 +24,11 @@ async fn browser(mode: &str, base: &str, args: Value) -> Vec<Value> {
         std::path::Path::new("/usr/bin/chromium").exists(),
         "Debian's chromium is not installed: run `bash scripts/setup.sh`"
     );
-    let (mode, base) = (mode.to_string(), base.to_string());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python())
-            .arg(workspace_root().join("tests/python/dashboard_browser.py"))
-            .args([&mode, &base, &out_dir().display().to_string(), &args.to_string()])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "browser script failed:\n{stdout}\n{stderr}");
-    let lines: Vec<Value> =
-        stdout.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out = out_dir().display().to_string();
+    let run = python_script("dashboard_browser.py", vec![mode.into(), base.into(), out, args.to_string()]).await;
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
+    assert!(run.ok, "browser script failed:\n{stdout}\n{stderr}");
+    let lines = run.json_lines();
     let last = lines.last().unwrap_or_else(|| panic!("no output:\n{stdout}\n{stderr}"));
     assert_eq!(last["done"], true, "{stdout}");
     assert_eq!(last["console_errors"], json!([]), "{stdout}");

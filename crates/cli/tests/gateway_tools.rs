@@ -28,22 +28,11 @@ fn config(up: &Upstream, local: &[&str], extra_models: &str) -> String {
 async fn tool_call_round_trip_local_openai_and_anthropic_with_the_sdk() {
     let up = start_upstream().await;
     let s = Server::start(&config(&up, &[QWEN], ""));
-    let base = s.base.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python())
-            .arg(workspace_root().join("tests/python/tools_sdk.py"))
-            .arg(&base)
-            .args([QWEN, "gpt-tools", "claude-tools"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "tools SDK script failed:\n{stdout}\n{stderr}");
-    let runs: Vec<Value> =
-        stdout.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let args = [s.base.as_str(), QWEN, "gpt-tools", "claude-tools"].map(String::from).to_vec();
+    let run = python_script("tools_sdk.py", args).await;
+    let stdout = &run.stdout;
+    assert!(run.ok, "tools SDK script failed:\n{stdout}\n{}", run.stderr);
+    let runs = run.json_lines();
     assert_eq!(runs.len(), 3, "{stdout}");
     for r in &runs {
         for mode in ["whole", "streamed"] {

@@ -187,19 +187,9 @@ async fn abstention_through_the_openai_sdk() {
     let dir = tempfile::tempdir().unwrap();
     let recs = records(dir.path(), &["small", "large"]);
     let s = Server::start(&config(&up, "unsure", "unsure", &recs));
-    let base = s.base.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python())
-            .arg(workspace_root().join("tests/python/verify_sdk.py"))
-            .arg(base)
-            .arg(MESSAGE)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && stdout.contains("all checks passed"), "SDK script failed:\n{stdout}\n{stderr}");
+    let run = python_script("verify_sdk.py", vec![s.base.clone(), MESSAGE.to_string()]).await;
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
+    assert!(run.ok && stdout.contains("all checks passed"), "SDK script failed:\n{stdout}\n{stderr}");
     let metrics = client().get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("conductor_abstentions_total{model=\"large\"} 2"), "{metrics}");
     let books = s.books();

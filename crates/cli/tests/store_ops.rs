@@ -16,6 +16,14 @@ fn conductor(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Asks `model`; returns the decision id of the answer.
+async fn answered(s: &Server, model: &str, prompt: &str) -> String {
+    let r = client().post(s.url("/v1/chat/completions")).json(&chat_body(model, prompt, false)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    v["conductor"]["decision_id"].as_str().unwrap().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn readyz_turns_503_on_sigterm_while_the_server_keeps_serving_the_drain() {
     let up = start_upstream().await;
@@ -53,16 +61,7 @@ async fn store_check_passes_real_books_and_names_what_was_tampered_with() {
     let s = Server::start(&upstream_config(&up, &[("m", "ok", "small")], ""));
     let mut ids = Vec::new();
     for p in ["one", "two", "three"] {
-        let v: Value = client()
-            .post(s.url("/v1/chat/completions"))
-            .json(&chat_body("auto", p, false))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        ids.push(v["conductor"]["decision_id"].as_str().unwrap().to_string());
+        ids.push(answered(&s, "auto", p).await);
     }
     let r =
         client().post(s.url("/v1/feedback")).json(&json!({"decision_id": ids[0], "score": 1.0})).send().await.unwrap();
@@ -105,25 +104,13 @@ async fn store_check_passes_real_books_and_names_what_was_tampered_with() {
 async fn a_store_outage_gives_503s_then_normal_service_with_nothing_answered_lost() {
     let up = start_upstream().await;
     let s = Server::start(&upstream_config(&up, &[("m", "ok", "small")], ""));
-    let ask = || async {
-        let v: Value = client()
-            .post(s.url("/v1/chat/completions"))
-            .json(&chat_body("m", "hello", false))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["conductor"]["decision_id"].as_str().unwrap().to_string()
-    };
-    let before = ask().await;
+    let before = answered(&s, "m", "hello").await;
     // Let its row be committed before the lock is taken.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let blocker = conductor_gateway::books::open_connection(&s.books()).unwrap();
     blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
 
-    let during = ask().await; // answered: the model does not need the books
+    let during = answered(&s, "m", "hello").await; // answered: the model does not need the books
     let r =
         client().post(s.url("/v1/feedback")).json(&json!({"decision_id": before, "score": 1.0})).send().await.unwrap();
     assert_eq!(r.status(), 503);

@@ -122,6 +122,33 @@ pub fn python() -> PathBuf {
     p
 }
 
+/// What a script under `tests/python/` did.
+pub struct ScriptRun {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ScriptRun {
+    /// The JSON objects it printed, one per line.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+}
+
+/// Runs `tests/python/<script>` with the project's Python, off the async threads.
+pub async fn python_script(script: &str, args: Vec<String>) -> ScriptRun {
+    let script = workspace_root().join("tests/python").join(script);
+    let out = tokio::task::spawn_blocking(move || Command::new(python()).arg(script).args(args).output().unwrap())
+        .await
+        .unwrap();
+    ScriptRun {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
 }

@@ -5,6 +5,7 @@ use super::session::{self, Viewer};
 use crate::books::views::{parse_cursor, DecisionFilter};
 use crate::books::DecisionRow;
 use crate::error::ApiError;
+use crate::routes::agents::{not_running, runner};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -230,17 +231,6 @@ pub async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
     .await
 }
 
-fn runner(state: &AppState) -> Result<&Arc<conductor_agent::Runner>, ApiError> {
-    state.agents.get().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            "agents_unavailable",
-            "agent runs are not enabled",
-        )
-    })
-}
-
 /// `GET /ui/api/agents`: the latest runs.
 pub async fn agent_runs(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     guarded(state, &headers, |state, _| async move {
@@ -295,12 +285,7 @@ pub async fn agent_decide(
 pub async fn agent_cancel(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     guarded(state, &headers, |state, _| async move {
         if !runner(&state)?.cancel(&id) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "invalid_request_error",
-                "run_not_running",
-                format!("run `{id}` is not running on this server"),
-            ));
+            return Err(not_running(&id));
         }
         Ok(json!({"id": id, "cancelling": true}))
     })

@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
-fn runner(state: &AppState) -> Result<&Arc<Runner>, ApiError> {
+/// The server's agent runner, or the 503 that says runs are off.
+pub(crate) fn runner(state: &AppState) -> Result<&Arc<Runner>, ApiError> {
     state.agents.get().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -30,6 +31,16 @@ fn auth(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, ApiErro
     let a = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     state.keys.authenticate(a)?;
     Ok(a.map(str::to_string))
+}
+
+/// A cancel for a run that no task here drives.
+pub(crate) fn not_running(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "invalid_request_error",
+        "run_not_running",
+        format!("run `{id}` is not running on this server"),
+    )
 }
 
 fn refused(e: String) -> ApiError {
@@ -87,12 +98,7 @@ pub async fn cancel(State(state): State<Arc<AppState>>, headers: HeaderMap, Path
     handle(async {
         auth(&state, &headers)?;
         if !runner(&state)?.cancel(&id) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "invalid_request_error",
-                "run_not_running",
-                format!("run `{id}` is not running on this server"),
-            ));
+            return Err(not_running(&id));
         }
         Ok((StatusCode::ACCEPTED, axum::Json(json!({"id": id, "cancelling": true}))).into_response())
     })
