@@ -391,6 +391,8 @@ async function route() {
     return;
   }
   document.getElementById("nav-agents").hidden = !options.agents;
+  // Without keys there is no session to end.
+  document.querySelector("header form").hidden = options.open;
   window.addEventListener("hashchange", route);
   startLive();
   route();
