@@ -90,6 +90,14 @@ async fn store_check_passes_real_books_and_names_what_was_tampered_with() {
     assert!(out.contains("1 feedback rows name no decision"), "{out}");
     assert!(out.contains("rollups per hour count 3 requests, the books 2"), "{out}");
 
+    // Not a database at all: both commands say which file.
+    let junk = _dir.path().join("junk.sqlite");
+    std::fs::write(&junk, "not a database, just text that is long enough to be read as a header").unwrap();
+    for cmd in ["check", "migrate"] {
+        let (ok, out) = conductor(&["store", cmd, "--books", &junk.display().to_string()]);
+        assert!(!ok && out.contains("junk.sqlite") && out.contains("not a database"), "{cmd}: {out}");
+    }
+
     // New books: every step, once.
     let fresh = _dir.path().join("new.sqlite").display().to_string();
     let (ok, out) = conductor(&["store", "migrate", "--books", &fresh]);

@@ -228,9 +228,9 @@ async fn call_model(
     }
 }
 
-/// The answer a checked request keeps so far: the reply, its model, its verdict and call
+/// The answer a checked request keeps so far: the reply, its model, its verdict, its call's
 /// timing, and where its attempt goes in the books.
-type Kept = (ChatResponse, Arc<Served>, (Verdict, Lap), usize);
+type Kept = (ChatResponse, Arc<Served>, Verdict, Lap, usize);
 
 /// A checked request: climbs the plan's ladder (cheapest first), asking each model for
 /// its token log-probabilities, until an answer is accepted; every answer is paid. The
@@ -265,7 +265,6 @@ pub async fn run_checked(
             }
         };
         let verdict = judge(&state.verifiers, id, &r, &check, delta);
-        let accepted = verdict.accepted;
         let label = match (verdict.accepted, verdict.confidence) {
             (true, _) => "accepted",
             (false, Some(_)) => "rejected",
@@ -273,17 +272,17 @@ pub async fn run_checked(
         };
         state.metrics.verdict(id, label);
         let mut at = ticket.attempt_count();
-        if let Some((old, old_m, old_v, old_at)) = kept.take() {
-            ticket.checked(old_at, &old_m, AttemptOutcome::Rejected, old_v, old.usage);
+        if let Some((old, old_m, old_v, old_lap, old_at)) = kept.take() {
+            ticket.checked(old_at, &old_m, AttemptOutcome::Rejected, old_v, old_lap, old.usage);
             at += 1;
         }
-        let done = accepted || top;
-        kept = Some((r, m, (verdict, lap), at));
+        let done = verdict.accepted || top;
+        kept = Some((r, m, verdict, lap, at));
         if done {
             break;
         }
     }
-    let Some((mut r, m, (verdict, lap), at)) = kept else {
+    let Some((mut r, m, verdict, lap, at)) = kept else {
         return Err(last_err.unwrap_or_else(|| ApiError::internal("no model to try")));
     };
     let abstained = !verdict.accepted && check.abstain;
@@ -304,7 +303,7 @@ pub async fn run_checked(
         verification["answer"] = serde_json::json!(r.text);
     }
     ticket.set_verification(verification);
-    ticket.checked(at, &m, AttemptOutcome::Ok, (verdict, lap), r.usage);
+    ticket.checked(at, &m, AttemptOutcome::Ok, verdict, lap, r.usage);
     ticket.answered_by(m.clone());
     if abstained {
         state.metrics.abstention(&m.entry.id);

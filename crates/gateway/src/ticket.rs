@@ -212,7 +212,8 @@ impl Ticket {
         at: usize,
         m: &Served,
         outcome: AttemptOutcome,
-        (verdict, lap): (Verdict, Lap),
+        verdict: Verdict,
+        lap: Lap,
         usage: Usage,
     ) {
         let cost = (outcome == AttemptOutcome::Rejected).then(|| {
@@ -312,6 +313,12 @@ impl Ticket {
         self.closed = true;
         let outcome = if outcome == Outcome::Ok && self.abstained() { Outcome::Abstained } else { outcome };
         let latency = self.started.elapsed().as_secs_f64();
+        // A streamed answer's call was timed to its first token; it lasted until the stream ended.
+        if self.stream {
+            if let Some(a) = self.attempts.iter_mut().rev().find(|a| a.outcome == AttemptOutcome::Ok) {
+                a.duration_ms = a.start_ms.map(|start| (latency * 1000.0 - start).max(0.0));
+            }
+        }
         let (pt, ct) = (self.usage.prompt_tokens as usize, self.usage.completion_tokens as usize);
         let cost = self.paid_before
             + match (&self.chosen, outcome) {

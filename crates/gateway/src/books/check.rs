@@ -1,7 +1,7 @@
 //! `conductor store check`: is a books file sound? Read-only: it reports, it never migrates
 //! or repairs. Problems are what an operator must act on; facts are for the record.
 
-use super::{db, migrations, rollup, BooksError};
+use super::{db, in_file, migrations, rollup, BooksError};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 use std::path::Path;
@@ -27,8 +27,9 @@ pub fn check(path: &Path) -> Result<Report, BooksError> {
         return Err(BooksError::Db(format!("no books at {}", path.display())));
     }
     let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| BooksError::Db(format!("{}: {e}", path.display())))?;
-    let integrity: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(db)?;
+        .map_err(|e| in_file(path, db(e)))?;
+    let integrity: String =
+        c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| in_file(path, db(e)))?;
     let mut problems = Vec::new();
     if integrity != "ok" {
         problems.push(format!("SQLite integrity check: {integrity}"));

@@ -4,7 +4,7 @@
 //! have some of the steps — take them all once, safely. Books from a newer conductor (a
 //! version this one does not know) are refused rather than misread.
 
-use super::{add_column_if_missing, db, rollup, BooksError, FEEDBACK_ONE_PER_KEY, SCHEMA, VIEW_INDEXES};
+use super::{add_column_if_missing, db, in_file, rollup, BooksError, FEEDBACK_ONE_PER_KEY, SCHEMA, VIEW_INDEXES};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 pub struct Migration {
@@ -69,8 +69,8 @@ pub fn version_of(path: &std::path::Path) -> Result<u32, BooksError> {
         return Ok(0);
     }
     let c = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| BooksError::Db(format!("{}: {e}", path.display())))?;
-    current(&c)
+        .map_err(|e| in_file(path, db(e)))?;
+    current(&c).map_err(|e| in_file(path, e))
 }
 
 /// Brings the books to [`latest`]; returns the names of the steps applied. Each step runs in

@@ -13,15 +13,15 @@ use conductor_core::router::Prediction;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-pub mod check;
-pub mod migrations;
-pub mod rollup;
-pub mod views;
-
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use tokio::sync::{broadcast, oneshot};
+
+pub mod check;
+pub mod migrations;
+pub mod rollup;
+pub mod views;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS decisions (
@@ -99,7 +99,8 @@ pub struct Attempt {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
     /// When the call began, in ms after the request arrived, and how long it took (attempts
-    /// run one after another, so each starts where the previous one ended).
+    /// run one after another, so each starts where the previous one ended; a streamed answer
+    /// lasts until its stream ended).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,15 +188,25 @@ pub fn open_connection(path: &Path) -> Result<Connection, BooksError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| BooksError::Db(format!("cannot create {}: {e}", dir.display())))?;
     }
-    let mut conn = Connection::open(path).map_err(|e| BooksError::Db(format!("{}: {e}", path.display())))?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
-    conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
-    let applied = migrations::apply(&mut conn)?;
+    // Every failure names the file: "file is not a database" alone does not say which.
+    let at = |e| in_file(path, e);
+    let mut conn = Connection::open(path).map_err(|e| at(db(e)))?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| at(db(e)))?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(|e| at(db(e)))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| at(db(e)))?;
+    let applied = migrations::apply(&mut conn).map_err(at)?;
     if !applied.is_empty() {
         tracing::info!(path = %path.display(), steps = ?applied, "books schema migrated");
     }
     Ok(conn)
+}
+
+/// A database error that names its file.
+pub(crate) fn in_file(path: &Path, e: BooksError) -> BooksError {
+    match e {
+        BooksError::Db(m) => BooksError::Db(format!("{}: {m}", path.display())),
+        other => other,
+    }
 }
 
 fn add_column_if_missing(conn: &Connection, column: &str, sql_type: &str) -> Result<(), BooksError> {
@@ -264,19 +275,24 @@ impl Books {
         rx.await.map_err(|_| BooksError::Closed)?
     }
 
+    /// Queues a flush; its receiver fires once everything queued before it is committed
+    /// (None: the writer is gone).
+    fn queue_flush(&self) -> Option<oneshot::Receiver<()>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Cmd::Flush(reply)).ok().map(|_| rx)
+    }
+
     /// Whether the writer commits: true once a flush came back within `within`.
     pub async fn responsive(&self, within: std::time::Duration) -> bool {
-        let (reply, rx) = oneshot::channel();
-        if self.tx.send(Cmd::Flush(reply)).is_err() {
-            return false;
+        match self.queue_flush() {
+            Some(rx) => matches!(tokio::time::timeout(within, rx).await, Ok(Ok(()))),
+            None => false,
         }
-        matches!(tokio::time::timeout(within, rx).await, Ok(Ok(())))
     }
 
     /// Resolves once everything queued before it is committed.
     pub async fn flush(&self) {
-        let (reply, rx) = oneshot::channel();
-        if self.tx.send(Cmd::Flush(reply)).is_ok() {
+        if let Some(rx) = self.queue_flush() {
             let _ = rx.await;
         }
     }
@@ -298,6 +314,8 @@ struct Unwritten {
 
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>, committed: broadcast::Sender<Arc<DecisionRow>>) {
     let mut carried: Option<Unwritten> = None;
+    // Said once per outage, not once per retry.
+    let mut failing = false;
     loop {
         // Whatever the last batch could not write goes first, in its order.
         let mut batch: Vec<Cmd> = Vec::new();
@@ -333,6 +351,10 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>, committed: broadca
             return;
         }
         match write_batch(&mut conn, batch, &committed) {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::warn!("books writable again; the decisions kept meanwhile are written");
+            }
             Ok(()) => {}
             Err(u) if closed => {
                 tracing::error!(
@@ -343,12 +365,15 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>, committed: broadca
                 return;
             }
             Err(u) => {
-                tracing::error!(
-                    "books write failed: {}; {} decisions kept and retried every {} s",
-                    u.error,
-                    u.decisions.len(),
-                    RETRY.as_secs()
-                );
+                if !failing {
+                    tracing::error!(
+                        "books write failed: {}; {} decisions kept and retried every {} s",
+                        u.error,
+                        u.decisions.len(),
+                        RETRY.as_secs()
+                    );
+                }
+                failing = true;
                 carried = Some(u);
             }
         }

@@ -109,19 +109,26 @@ impl Hist {
     }
 }
 
-/// One rollup row's numbers.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// One rollup row's numbers (and, summed, a window's or a bucket's).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Tally {
     pub requests: u64,
+    /// Outcome ok.
     pub answered: u64,
     pub tokens: u64,
     pub cost_usd: f64,
+    /// Routed (`auto`) answered requests: what they cost, and the same tokens at the
+    /// largest model's price.
     pub routed_cost_usd: f64,
     pub routed_baseline_usd: f64,
     pub errors: u64,
+    /// Requests that needed more than one model call.
     pub fallbacks: u64,
     pub abstained: u64,
+    /// Answered requests' latency and streams' time to first token (served as percentiles).
+    #[serde(skip)]
     pub latency: Hist,
+    #[serde(skip)]
     pub ttft: Hist,
 }
 
@@ -315,7 +322,8 @@ mod tests {
             writer.join();
         }
         let o = super::super::Reader::open(&path).unwrap().overview(0, MINUTE_MS).unwrap();
-        assert_eq!((o.totals.requests, o.totals.errors, o.totals.fallbacks, o.latency.n), (3, 1, 3, 2));
-        assert!((o.totals.routed_cost_usd - 1.0).abs() < 1e-12);
+        let t = &o.totals.tally;
+        assert_eq!((t.requests, t.errors, t.fallbacks, o.latency.n), (3, 1, 3, 2));
+        assert!((t.routed_cost_usd - 1.0).abs() < 1e-12);
     }
 }

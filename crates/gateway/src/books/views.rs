@@ -5,25 +5,17 @@
 
 use super::rollup::{self, Tally, TALLY_COLUMNS};
 use super::{db, decision_from_row, BooksError, DecisionRow, Reader, DECISION_COLUMNS};
-use rusqlite::params_from_iter;
 use rusqlite::types::Value as Sql;
+use rusqlite::{params_from_iter, OptionalExtension};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// Traffic in one time bucket.
+/// Traffic in one time bucket (its counts serialised beside `t_ms`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Bucket {
     pub t_ms: i64,
-    pub requests: u64,
-    pub tokens: u64,
-    pub cost_usd: f64,
-    /// Routed (`auto`) answered requests: what they cost, and the same tokens at the
-    /// largest model's price.
-    pub routed_cost_usd: f64,
-    pub routed_baseline_usd: f64,
-    pub errors: u64,
-    /// Requests that needed more than one model call.
-    pub fallbacks: u64,
+    #[serde(flatten)]
+    pub tally: Tally,
 }
 
 /// One model's share of the window's traffic.
@@ -47,7 +39,6 @@ pub struct Overview {
     pub since_ms: i64,
     pub bucket_ms: i64,
     pub totals: Bucket,
-    pub abstained: u64,
     pub series: Vec<Bucket>,
     pub models: Vec<ModelShare>,
     /// Answered requests' latency, and streams' time to first token.
@@ -142,16 +133,6 @@ impl Reader {
             models.entry(model).or_default().merge(&tally);
             total.merge(&tally);
         }
-        let bucket = |t_ms: i64, x: &Tally| Bucket {
-            t_ms,
-            requests: x.requests,
-            tokens: x.tokens,
-            cost_usd: x.cost_usd,
-            routed_cost_usd: x.routed_cost_usd,
-            routed_baseline_usd: x.routed_baseline_usd,
-            errors: x.errors,
-            fallbacks: x.fallbacks,
-        };
         let mut models: Vec<ModelShare> = models
             .into_iter()
             .map(|(model, x)| ModelShare { model, requests: x.requests, cost_usd: x.cost_usd })
@@ -159,15 +140,15 @@ impl Reader {
         models.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.model.cmp(&b.model)));
         let percentiles =
             |h: &rollup::Hist| Percentiles { n: h.count(), p50_ms: h.quantile(0.5), p99_ms: h.quantile(0.99) };
+        let (latency, ttft) = (percentiles(&total.latency), percentiles(&total.ttft));
         Ok(Overview {
             since_ms,
             bucket_ms,
-            totals: bucket(since_ms, &total),
-            abstained: total.abstained,
-            series: buckets.iter().map(|(t, x)| bucket(*t, x)).collect(),
+            totals: Bucket { t_ms: since_ms, tally: total },
+            series: buckets.into_iter().map(|(t_ms, tally)| Bucket { t_ms, tally }).collect(),
             models,
-            latency: percentiles(&total.latency),
-            ttft: percentiles(&total.ttft),
+            latency,
+            ttft,
         })
     }
 
@@ -219,7 +200,7 @@ impl Reader {
     /// One decision and its ratings.
     pub fn decision(&self, id: &str) -> Result<Option<(DecisionRow, Vec<Rating>)>, BooksError> {
         let sql = format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE id = ?1");
-        let Some(row) = self.conn.query_row(&sql, [id], decision_from_row).optional_db()? else {
+        let Some(row) = self.conn.query_row(&sql, [id], decision_from_row).optional().map_err(db)? else {
             return Ok(None);
         };
         let mut st = self
@@ -296,17 +277,6 @@ impl Reader {
     }
 }
 
-trait OptionalDb<T> {
-    fn optional_db(self) -> Result<Option<T>, BooksError>;
-}
-
-impl<T> OptionalDb<T> for rusqlite::Result<T> {
-    fn optional_db(self) -> Result<Option<T>, BooksError> {
-        use rusqlite::OptionalExtension;
-        self.optional().map_err(db)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,10 +301,10 @@ mod tests {
         let r = Reader::open(&path).unwrap();
 
         let o = r.overview(0, 60_000).unwrap();
-        assert_eq!(o.totals.requests, 5);
-        assert_eq!(o.totals.errors, 1);
+        assert_eq!(o.totals.tally.requests, 5);
+        assert_eq!(o.totals.tally.errors, 1);
         assert_eq!(
-            o.series.iter().map(|b| (b.t_ms, b.requests)).collect::<Vec<_>>(),
+            o.series.iter().map(|b| (b.t_ms, b.tally.requests)).collect::<Vec<_>>(),
             [(60_000, 2), (120_000, 2), (180_000, 1)]
         );
         assert_eq!(o.models[0], ModelShare { model: "m".into(), requests: 3, cost_usd: 1.5 });
@@ -343,10 +313,10 @@ mod tests {
         assert_eq!(o.latency.n, 4, "ok rows only");
         assert!((20.0..25.0).contains(&p50) && (40.0..50.0).contains(&p99), "{p50} {p99}");
         assert_eq!(o.ttft.n, 5);
-        assert_eq!(r.overview(120_000, 60_000).unwrap().totals.requests, 3, "the window starts on its minute");
+        assert_eq!(r.overview(120_000, 60_000).unwrap().totals.tally.requests, 3, "the window starts on its minute");
         let hourly = r.overview(0, rollup::HOUR_MS).unwrap();
-        assert_eq!((hourly.series.len(), hourly.totals.requests), (1, 5));
-        assert!((o.totals.routed_baseline_usd - 4.0).abs() < 1e-12, "4 answered routed rows at baseline 1.0");
+        assert_eq!((hourly.series.len(), hourly.totals.tally.requests), (1, 5));
+        assert!((o.totals.tally.routed_baseline_usd - 4.0).abs() < 1e-12, "4 answered routed rows at baseline 1.0");
 
         // Pages of 2, newest first, walked by cursor; filters narrow.
         let mut f = DecisionFilter::default();

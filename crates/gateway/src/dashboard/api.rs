@@ -7,6 +7,7 @@ use crate::books::DecisionRow;
 use crate::error::ApiError;
 use crate::routes::agents::{not_running, runner};
 use crate::state::AppState;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -55,7 +56,7 @@ where
 }
 
 /// A decision as a table row: what it was, not everything about it.
-fn summary(d: &DecisionRow) -> Value {
+pub(super) fn summary(d: &DecisionRow) -> Value {
     let prompt = d.prompt.as_deref().map(|p| p.chars().take(160).collect::<String>());
     json!({
         "id": d.id, "ts_ms": d.ts_ms, "key_id": d.key_id, "requested_model": d.requested_model,
@@ -64,10 +65,6 @@ fn summary(d: &DecisionRow) -> Value {
         "attempts": d.attempts.len(), "stream": d.stream, "prompt": prompt,
         "verified": d.verification.as_ref().map(|v| v["verified"].clone()),
     })
-}
-
-pub(super) fn summary_of(d: &DecisionRow) -> Value {
-    summary(d)
 }
 
 /// `GET /ui/api/options`: what the filters offer, and what the viewer may see.
@@ -90,14 +87,23 @@ pub async fn options(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
     .await
 }
 
+/// A query string, or why it could not be read.
+type Queried<T> = Result<Query<T>, QueryRejection>;
+
+/// The query's values, or a 400 in the API's error shape (axum's own is plain text).
+fn query<T>(q: Queried<T>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v).map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+}
+
 #[derive(Deserialize)]
 pub struct WindowQuery {
     window: Option<String>,
 }
 
 /// `GET /ui/api/overview?window=24h`: traffic, spend, saving, shares, errors, latency.
-pub async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap, q: Query<WindowQuery>) -> Response {
+pub async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap, q: Queried<WindowQuery>) -> Response {
     guarded(state, &headers, |state, _| async move {
+        let q = query(q)?;
         let (span, bucket) = window(q.window.as_deref())?;
         let since = crate::clock::now_ms() - span;
         let o = state.dashboard.read(move |r| r.overview(since, bucket)).await?;
@@ -125,9 +131,9 @@ fn nonempty(s: Option<String>) -> Option<String> {
 }
 
 /// `GET /ui/api/decisions`: a page of decisions under filters, newest first.
-pub async fn decisions(State(state): State<Arc<AppState>>, headers: HeaderMap, q: Query<DecisionQuery>) -> Response {
+pub async fn decisions(State(state): State<Arc<AppState>>, headers: HeaderMap, q: Queried<DecisionQuery>) -> Response {
     guarded(state, &headers, |state, _| async move {
-        let Query(q) = q;
+        let q = query(q)?;
         let before = match nonempty(q.before) {
             None => None,
             Some(c) => Some(parse_cursor(&c).ok_or_else(|| {
@@ -177,8 +183,9 @@ pub async fn decision(State(state): State<Arc<AppState>>, headers: HeaderMap, Pa
 }
 
 /// `GET /ui/api/quality?window=7d`: feedback per model and the reliability diagram.
-pub async fn quality(State(state): State<Arc<AppState>>, headers: HeaderMap, q: Query<WindowQuery>) -> Response {
+pub async fn quality(State(state): State<Arc<AppState>>, headers: HeaderMap, q: Queried<WindowQuery>) -> Response {
     guarded(state, &headers, |state, _| async move {
+        let q = query(q)?;
         let (span, bucket) = window(q.window.as_deref().or(Some("7d")))?;
         let since = crate::clock::now_ms() - span;
         let quality = state.dashboard.read(move |r| r.quality(since, bucket, 10)).await?;

@@ -19,7 +19,7 @@ pub async fn events(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
     let rx = state.books.subscribe();
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         let event = match rx.recv().await {
-            Ok(row) => Event::default().event("decision").json_data(super::api::summary_of(&row)).ok()?,
+            Ok(row) => Event::default().event("decision").json_data(super::api::summary(&row)).ok()?,
             Err(RecvError::Lagged(n)) => Event::default().event("lagged").data(n.to_string()),
             Err(RecvError::Closed) => return None,
         };

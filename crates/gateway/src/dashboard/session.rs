@@ -6,7 +6,7 @@
 //! `Authorization: Bearer <admin key>` instead of a cookie.
 
 use crate::error::ApiError;
-use crate::keys::{sha256_hex, ANONYMOUS};
+use crate::keys::sha256_hex;
 use crate::state::AppState;
 use axum::http::{header, HeaderMap};
 use rand::RngCore;
@@ -78,12 +78,11 @@ pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
 
 /// The viewer of a request: anyone in open mode; otherwise an admin key or a session.
 pub fn viewer(state: &AppState, sessions: &Sessions, headers: &HeaderMap) -> Result<Viewer, ApiError> {
-    if state.keys.is_open() {
-        return Ok(Viewer { key_id: ANONYMOUS.into(), authorization: None });
-    }
-    if let Some(a) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let key = state.keys.authenticate_admin(Some(a))?;
-        return Ok(Viewer { key_id: key.id, authorization: Some(a.to_string()) });
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    // Open mode lets everyone in, as the API does; a header must be an admin key.
+    if state.keys.is_open() || authorization.is_some() {
+        let key = state.keys.authenticate_admin(authorization)?;
+        return Ok(Viewer { key_id: key.id, authorization: authorization.map(str::to_string) });
     }
     cookie_token(headers)
         .and_then(|t| sessions.get(&t))

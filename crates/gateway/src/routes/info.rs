@@ -139,7 +139,7 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
     ApiError::not_found(
         "unknown_route",
         format!(
-            "no route {}; see /v1/chat/completions, /v1/embeddings, /v1/models, /v1/feedback",
+            "no route {}; see /v1/chat/completions, /v1/embeddings, /v1/models, /v1/feedback, /v1/agent/runs, /ui, /healthz, /readyz, /metrics",
             crate::error::truncate(uri.path())
         ),
     )

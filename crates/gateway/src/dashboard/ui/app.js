@@ -107,7 +107,7 @@ async function overview(win) {
       stat("stat-cost", "Cost", usd(t.cost_usd)),
       stat("stat-saved", "Saved vs. largest model", usd(saved),
         t.routed_baseline_usd > 0 ? `${pct(saved / t.routed_baseline_usd)} of ${usd(t.routed_baseline_usd)} (${o.largest_model || "–"})` : "no routed answers"),
-      stat("stat-errors", "Error rate", pct(t.requests ? t.errors / t.requests : null), `${num(t.errors)} errors · ${num(o.abstained)} abstained`),
+      stat("stat-errors", "Error rate", pct(t.requests ? t.errors / t.requests : null), `${num(t.errors)} errors · ${num(t.abstained)} abstained`),
       stat("stat-fallbacks", "Fallback rate", pct(t.requests ? t.fallbacks / t.requests : null), `${num(t.fallbacks)} needed another model`),
       stat("stat-latency", "Latency p50 / p99", `≤ ${ms(o.latency.p50_ms)} / ≤ ${ms(o.latency.p99_ms)}`, "bounds within 25%"),
       stat("stat-ttft", "Time to first token p50 / p99", `≤ ${ms(o.ttft.p50_ms)} / ≤ ${ms(o.ttft.p99_ms)}`, `${num(o.ttft.n)} streams`)),
