@@ -292,4 +292,22 @@ async fn with_keys_only_an_admin_key_sees_anything() {
     assert_eq!(signed_in["script_cookies"], "", "page scripts cannot read the session");
     assert_eq!(signed_in["requests"], "1");
     assert_eq!(page(&lines, "signed-out")["api_status"], 401);
+
+    // Guessing at the form is slowed: after the burst every attempt, the right key too, is a
+    // 429 with Retry-After (a header key still works).
+    let mut limited = None;
+    for i in 0..25 {
+        let r = http.post(s.url("/ui/login")).form(&[("key", format!("sk-guess-{i}"))]).send().await.unwrap();
+        if r.status() == 429 {
+            limited = Some(r);
+            break;
+        }
+    }
+    let r = limited.expect("no limit on sign-in attempts");
+    assert!(r.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(r.text().await.unwrap().contains("too many sign-in attempts"));
+    let r = http.post(s.url("/ui/login")).form(&[("key", ADMIN)]).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    let r = http.get(s.url("/ui/api/health")).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(r.status(), 200);
 }

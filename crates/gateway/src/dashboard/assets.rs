@@ -57,6 +57,17 @@ pub async fn login(State(state): State<Arc<AppState>>, body: axum::body::Bytes) 
     if state.keys.is_open() {
         return Redirect::to("/ui").into_response();
     }
+    // Guessing keys at the form is slowed for everyone alike (scripts can still send an admin
+    // key as a header, which the form's limit does not touch).
+    if let Err(wait) = state.dashboard.logins.check("login") {
+        let secs = wait.as_secs().max(1);
+        let mut r =
+            login_form(StatusCode::TOO_MANY_REQUESTS, &format!("too many sign-in attempts: try again in {secs} s"));
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
     let key = form_urlencoded::parse(&body).find(|(k, _)| k == "key").map(|(_, v)| v.trim().to_string());
     let authorization = format!("Bearer {}", key.unwrap_or_default());
     match state.keys.authenticate_admin(Some(&authorization)) {

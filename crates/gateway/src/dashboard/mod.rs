@@ -16,19 +16,29 @@ use axum::routing::{get, post};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+/// Sign-in attempts the login form takes per minute (a burst of as many).
+const LOGINS_PER_MINUTE: u32 = 20;
+
 /// Read connections kept open between page loads.
 const MAX_IDLE_READERS: usize = 4;
 
 /// The dashboard's share of the server: sessions and a pool of read connections.
 pub struct Dashboard {
     pub sessions: session::Sessions,
+    /// Sign-in attempts at the form, all together.
+    pub logins: crate::reliability::rate::RateLimiter,
     books: PathBuf,
     readers: Mutex<Vec<Reader>>,
 }
 
 impl Dashboard {
     pub fn new(books: PathBuf) -> Arc<Dashboard> {
-        Arc::new(Dashboard { sessions: Default::default(), books, readers: Mutex::new(Vec::new()) })
+        Arc::new(Dashboard {
+            sessions: Default::default(),
+            logins: crate::reliability::rate::RateLimiter::new(LOGINS_PER_MINUTE),
+            books,
+            readers: Mutex::new(Vec::new()),
+        })
     }
 
     /// Runs `f` on a pooled read connection, off the async threads (a page's query must
