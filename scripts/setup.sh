@@ -6,9 +6,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 # 1. System packages (C toolchain bits for -sys crates; cmake and libclang to build
-#    llama.cpp; fonts for plot labels; Debian's Chromium for the dashboard's browser tests).
+#    llama.cpp; fonts for plot labels; Debian's Chromium for the dashboard's browser tests;
+#    Debian's PostgreSQL server, which the replica tests start in temporary directories).
 need=()
-for p in build-essential pkg-config unzip cmake libclang-dev libfontconfig1-dev libfreetype-dev fonts-dejavu-core python3-venv chromium; do
+for p in build-essential pkg-config unzip cmake libclang-dev libfontconfig1-dev libfreetype-dev fonts-dejavu-core python3-venv chromium postgresql; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -3,11 +3,16 @@
 //! than bytes — plus the completion limit, at the priciest candidate model), and settles
 //! to the real cost afterwards. Reservations count against the budget while in flight,
 //! so any number of concurrent requests cannot together spend more than the budget.
+//!
+//! One server keeps the accounts in memory (rebuilt from its books at start). Replicas
+//! sharing a store keep them there instead (`store/budgets.rs`), where one statement
+//! reserves for all of them.
 
 use crate::clock::{self, now_ms};
 use crate::config::KeyConfig;
+use crate::store::{SharedStore, StoreError};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// How often a key's budget starts over (`budget_period`): each UTC day, each calendar
 /// month, or never.
@@ -42,7 +47,9 @@ struct Account {
 
 /// Budgets of all keys that have one.
 pub struct Budgets {
+    /// Limit and period of every budgeted key; spent and reserved too when not shared.
     accounts: Mutex<HashMap<String, Account>>,
+    shared: Option<Arc<SharedStore>>,
 }
 
 /// Money set aside for one in-flight request; hand it back with [`Budgets::settle`].
@@ -51,6 +58,16 @@ pub struct Reservation {
     key_id: String,
     amount: f64,
     period_start: i64,
+    /// Its row in the shared store, when budgets are shared.
+    shared_id: Option<String>,
+}
+
+/// Why money could not be set aside.
+#[derive(Debug)]
+pub enum Refusal {
+    Over(OverBudget),
+    /// The shared store could not be asked: nothing was reserved.
+    Store(StoreError),
 }
 
 impl Reservation {
@@ -81,12 +98,58 @@ impl Budgets {
                 accounts.insert(k.id.clone(), Account { limit, period, period_start: start, spent, reserved: 0.0 });
             }
         }
-        Budgets { accounts: Mutex::new(accounts) }
+        Budgets { accounts: Mutex::new(accounts), shared: None }
+    }
+
+    /// Budgets kept in the shared store (its accounts are the only truth; nothing is read
+    /// from this replica's books).
+    pub fn shared(keys: &[KeyConfig], store: Arc<SharedStore>) -> Budgets {
+        let b = Budgets::new(keys, |_, _| 0.0);
+        Budgets { shared: Some(store), ..b }
+    }
+
+    /// A key's limit and the start of its current period, when it has a budget.
+    fn terms(&self, key_id: &str) -> Option<(f64, i64)> {
+        let accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        accounts.get(key_id).map(|a| (a.limit, a.period.start_ms(now_ms())))
     }
 
     /// Sets aside `amount` for `key_id`, or refuses if that would exceed the budget.
     /// Keys without a budget always succeed.
-    pub fn reserve(&self, key_id: &str, amount: f64) -> Result<Option<Reservation>, OverBudget> {
+    pub async fn reserve(&self, key_id: &str, amount: f64) -> Result<Option<Reservation>, Refusal> {
+        let Some(store) = &self.shared else { return self.reserve_here(key_id, amount).map_err(Refusal::Over) };
+        let Some((limit, period_start)) = self.terms(key_id) else { return Ok(None) };
+        match store.reserve(key_id, period_start, limit, amount).await {
+            Ok(Ok(id)) => {
+                Ok(Some(Reservation { key_id: key_id.to_string(), amount, period_start, shared_id: Some(id) }))
+            }
+            Ok(Err(over)) => Err(Refusal::Over(over)),
+            Err(e) => Err(Refusal::Store(e)),
+        }
+    }
+
+    /// Raises a reservation to `amount` (a pricier fallback model). On refusal the original
+    /// reservation is handed back unchanged.
+    #[allow(clippy::result_large_err)]
+    pub async fn top_up(&self, mut r: Reservation, amount: f64) -> Result<Reservation, (Option<Reservation>, Refusal)> {
+        let (Some(store), Some(id)) = (&self.shared, r.shared_id.clone()) else {
+            return self.top_up_here(r, amount).map_err(|(kept, o)| (kept, Refusal::Over(o)));
+        };
+        let extra = amount - r.amount;
+        if extra <= 0.0 {
+            return Ok(r);
+        }
+        match store.top_up(&id, &r.key_id, r.period_start, r.amount, extra).await {
+            Ok(Ok(())) => {
+                r.amount = amount;
+                Ok(r)
+            }
+            Ok(Err(over)) => Err((Some(r), Refusal::Over(over))),
+            Err(e) => Err((Some(r), Refusal::Store(e))),
+        }
+    }
+
+    fn reserve_here(&self, key_id: &str, amount: f64) -> Result<Option<Reservation>, OverBudget> {
         let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
         let Some(a) = accounts.get_mut(key_id) else { return Ok(None) };
         let start = a.period.start_ms(now_ms());
@@ -99,13 +162,11 @@ impl Budgets {
             return Err(OverBudget { needed: amount, remaining: remaining.max(0.0), limit: a.limit });
         }
         a.reserved += amount;
-        Ok(Some(Reservation { key_id: key_id.to_string(), amount, period_start: a.period_start }))
+        Ok(Some(Reservation { key_id: key_id.to_string(), amount, period_start: a.period_start, shared_id: None }))
     }
 
-    /// Raises a reservation to `amount` (a pricier fallback model). On refusal the original
-    /// reservation is handed back unchanged.
     #[allow(clippy::result_large_err)]
-    pub fn top_up(&self, mut r: Reservation, amount: f64) -> Result<Reservation, (Option<Reservation>, OverBudget)> {
+    fn top_up_here(&self, mut r: Reservation, amount: f64) -> Result<Reservation, (Option<Reservation>, OverBudget)> {
         let extra = amount - r.amount;
         if extra <= 0.0 {
             return Ok(r);
@@ -122,8 +183,12 @@ impl Budgets {
         Ok(r)
     }
 
-    /// Releases a reservation and books the actual cost.
-    pub fn settle(&self, r: Reservation, actual: f64) {
+    /// Releases a reservation and books the actual cost. A shared reservation is settled
+    /// by the store's writer with the decision row: its id is returned for that.
+    pub fn settle(&self, r: Reservation, actual: f64) -> Option<String> {
+        if r.shared_id.is_some() {
+            return r.shared_id;
+        }
         let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(a) = accounts.get_mut(&r.key_id) {
             if a.period_start == r.period_start {
@@ -131,12 +196,24 @@ impl Budgets {
                 a.spent += actual;
             }
         }
+        None
     }
 
-    /// (spent, reserved, limit) of a key, for tests and `/metrics`.
-    pub fn snapshot(&self) -> Vec<(String, f64, f64, f64)> {
-        let accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-        accounts.iter().map(|(k, a)| (k.clone(), a.spent, a.reserved, a.limit)).collect()
+    /// (key, spent, reserved, limit) of every budgeted key, for `/metrics` and the dashboard
+    /// (from the shared store when there is one; empty if it cannot be read).
+    pub async fn snapshot(&self) -> Vec<(String, f64, f64, f64)> {
+        let Some(store) = &self.shared else {
+            let accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+            return accounts.iter().map(|(k, a)| (k.clone(), a.spent, a.reserved, a.limit)).collect();
+        };
+        let periods: Vec<(String, i64)> = {
+            let accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+            accounts.iter().map(|(k, a)| (k.clone(), a.period.start_ms(now_ms()))).collect()
+        };
+        store.budget_snapshot(&periods).await.unwrap_or_else(|e| {
+            tracing::warn!("budgets not read from the shared store: {e}");
+            Vec::new()
+        })
     }
 }
 
@@ -161,17 +238,17 @@ mod tests {
     #[test]
     fn reservations_cannot_overspend() {
         let b = Budgets::new(&[key(1.0)], |_, _| 0.25);
-        let r1 = b.reserve("k", 0.5).unwrap().unwrap();
-        assert!(b.reserve("k", 0.5).is_err(), "0.25 spent + 0.5 reserved leaves 0.25");
-        b.settle(r1, 0.1);
-        let r2 = b.reserve("k", 0.3).unwrap().unwrap();
+        let r1 = b.reserve_here("k", 0.5).unwrap().unwrap();
+        assert!(b.reserve_here("k", 0.5).is_err(), "0.25 spent + 0.5 reserved leaves 0.25");
+        assert_eq!(b.settle(r1, 0.1), None);
+        let r2 = b.reserve_here("k", 0.3).unwrap().unwrap();
         // 0.35 spent + 0.3 reserved: topping up to 0.6 fits, to 0.7 does not (and keeps 0.3).
-        let (kept, o) = b.top_up(r2, 0.7).unwrap_err();
+        let (kept, o) = b.top_up_here(r2, 0.7).unwrap_err();
         assert!((o.remaining - 0.65).abs() < 1e-9, "{o:?}");
-        let r2 = b.top_up(kept.unwrap(), 0.6).unwrap();
+        let r2 = b.top_up_here(kept.unwrap(), 0.6).unwrap();
         assert_eq!(r2.amount(), 0.6);
         b.settle(r2, 0.6);
-        assert!(b.reserve("k", 0.06).is_err(), "0.95 spent");
-        assert!(b.reserve("other", 100.0).unwrap().is_none());
+        assert!(b.reserve_here("k", 0.06).is_err(), "0.95 spent");
+        assert!(b.reserve_here("other", 100.0).unwrap().is_none());
     }
 }

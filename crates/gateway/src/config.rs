@@ -25,6 +25,7 @@ pub struct Config {
     pub verify: VerifyConfig,
     pub agent: AgentConfig,
     pub telemetry: TelemetryConfig,
+    pub store: StoreConfig,
     pub models: Vec<ModelConfig>,
     pub keys: Vec<KeyConfig>,
 }
@@ -53,6 +54,56 @@ impl Default for TelemetryConfig {
             service_name: "conductor".into(),
             batch_delay_ms: 5_000,
             timeout_ms: 10_000,
+        }
+    }
+}
+
+/// The shared store of several replicas. Without a URL each server keeps its state in its
+/// own books (SQLite); with one, budgets, reservations, rate limits, decisions and feedback
+/// live in PostgreSQL and every replica pointed at it shares them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `postgres://user:password@host:port/database` (or `host=... user=...`).
+    pub url: Option<String>,
+    /// An environment variable holding the URL instead (keeps the password out of the file).
+    pub url_env: Option<String>,
+    /// Connections this replica keeps open (requests wait for a free one).
+    pub pool_size: usize,
+    /// How long a request waits to connect or for a free connection before the store is
+    /// reported unavailable (503).
+    pub timeout_ms: u64,
+    /// This replica's name in the store (default: host name and process id).
+    pub replica: Option<String>,
+    /// A replica not heard from for this long is taken for dead: what it held in reserve is
+    /// counted as spent (it may have paid an upstream before dying).
+    pub replica_timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: None,
+            url_env: None,
+            pool_size: 16,
+            timeout_ms: 2_000,
+            replica: None,
+            replica_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The PostgreSQL URL, when one is configured.
+    pub fn resolved_url(&self) -> Result<Option<String>, String> {
+        match (&self.url, &self.url_env) {
+            (Some(_), Some(_)) => Err("key `store`: set `url` or `url_env`, not both".into()),
+            (Some(u), None) => Ok(Some(u.clone())),
+            (None, Some(var)) => match std::env::var(var) {
+                Ok(u) if !u.trim().is_empty() => Ok(Some(u)),
+                _ => Err(format!("key `store.url_env`: environment variable `{var}` is not set")),
+            },
+            (None, None) => Ok(None),
         }
     }
 }
@@ -607,6 +658,10 @@ impl Config {
     /// Checks values serde cannot: ranges, cross references.
     pub fn validate(&self) -> Result<(), String> {
         let bad = |key: String, msg: &str| Err(format!("key `{key}`: {msg}"));
+        self.store.resolved_url()?;
+        if self.store.pool_size == 0 {
+            return bad("store.pool_size".into(), "must be at least 1");
+        }
         if self.server.max_body_bytes < 1024 {
             return bad("server.max_body_bytes".into(), "must be at least 1024");
         }

@@ -152,7 +152,7 @@ async fn call_model(
     let rel = &state.config.reliability;
     let (base_delay, max_delay) = (Duration::from_millis(rel.retry_base_ms), Duration::from_millis(rel.retry_max_ms));
     let Some(m) = state.registry.get(id).cloned() else { return Err(None) };
-    if let Err(e) = ticket.reserve_for(&m) {
+    if let Err(e) = ticket.reserve_for(&m).await {
         ticket.attempt(id, AttemptOutcome::Skipped, Some("over budget".into()));
         return Err(Some(e));
     }

@@ -66,6 +66,10 @@ impl ApiError {
         e.should_retry = Some(false);
         e
     }
+    /// The books or the shared store cannot be written or asked: nothing was done, retry.
+    pub fn store_unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", "store_unavailable", message).with_retry_after(1)
+    }
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal_error", message)
     }

@@ -25,6 +25,7 @@ pub(crate) mod routes;
 pub(crate) mod routing;
 pub(crate) mod server;
 pub(crate) mod state;
+pub mod store;
 pub(crate) mod telemetry;
 pub(crate) mod ticket;
 pub mod verification;

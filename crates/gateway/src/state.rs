@@ -17,6 +17,8 @@ pub struct AppState {
     pub keys: KeyStore,
     pub budgets: Budgets,
     pub books: Books,
+    /// PostgreSQL shared by several replicas (`[store] url`); None: this server alone.
+    pub store: Option<std::sync::Arc<crate::store::SharedStore>>,
     pub metrics: Metrics,
     /// Answer checkers per model (empty when no records with signals are configured).
     pub verifiers: VerifierSet,

@@ -4,13 +4,14 @@
 //! reservation settled whatever path it takes.
 
 use crate::books::{Attempt, AttemptOutcome, DecisionRow};
-use crate::budget::Reservation;
+use crate::budget::{Refusal, Reservation};
 use crate::clock::{now_ms, now_secs};
 use crate::error::ApiError;
 use crate::keys::KeyInfo;
 use crate::registry::Served;
 use crate::routing::Plan;
 use crate::state::AppState;
+use crate::store::StoreError;
 use crate::verification::Verdict;
 use conductor_providers::Usage;
 use serde_json::json;
@@ -144,22 +145,30 @@ impl Ticket {
 
     /// Makes sure the budget covers the most a call to `m` can cost, reserving more when
     /// needed (the first model, or a pricier fallback). Keys without a budget always pass.
-    pub fn reserve_for(&mut self, m: &Served) -> Result<(), ApiError> {
+    pub async fn reserve_for(&mut self, m: &Served) -> Result<(), ApiError> {
         let max_tokens = self.max_tokens.unwrap_or(m.limits.default_max_tokens) as usize;
         // Answers already paid for stay paid: the next call comes on top.
         let need = self.paid_before + m.entry.cost_usd(self.prompt_bound, max_tokens);
         let budgets = &self.state.budgets;
         let topped = match self.reservation.take() {
             Some(r) if r.amount() >= need => Ok(Some(r)),
-            Some(r) => budgets.top_up(r, need).map(Some),
-            None => budgets.reserve(&self.key_id, need).map_err(|o| (None, o)),
+            Some(r) => budgets.top_up(r, need).await.map(Some),
+            None => budgets.reserve(&self.key_id, need).await.map_err(|o| (None, o)),
         };
         match topped {
             Ok(r) => {
                 self.reservation = r;
                 Ok(())
             }
-            Err((kept, o)) => {
+            Err((kept, Refusal::Store(e))) => {
+                self.reservation = kept;
+                let what = format!("the budget of API key `{}` cannot be checked: {e}", self.key_id);
+                Err(match e {
+                    StoreError::Unavailable(_) => ApiError::store_unavailable(format!("{what}; retry")),
+                    _ => ApiError::internal(what),
+                })
+            }
+            Err((kept, Refusal::Over(o))) => {
                 self.reservation = kept;
                 Err(ApiError::budget_exceeded(format!(
                     "budget of API key `{}` exhausted: a call to {} may cost up to ${:.6}, ${:.6} of ${:.6} left this period",
@@ -302,6 +311,9 @@ impl Ticket {
         self.close(outcome, error);
         if budgeted {
             self.state.books.flush().await;
+            if let Some(store) = &self.state.store {
+                store.flush().await;
+            }
         }
     }
 
@@ -330,9 +342,7 @@ impl Ticket {
                 (None, _) => 0.0,
             };
         let baseline = self.state.registry.largest().map_or(0.0, |m| m.entry.cost_usd(pt, ct));
-        if let Some(r) = self.reservation.take() {
-            self.state.budgets.settle(r, cost);
-        }
+        let settles = self.reservation.take().and_then(|r| self.state.budgets.settle(r, cost));
         let model_id = self.chosen.as_ref().map(|m| m.entry.id.clone());
         if let (Some(m), Outcome::Ok | Outcome::Abstained) = (&model_id, outcome) {
             self.state.metrics.completion(m, pt as u64, ct as u64, cost - self.paid_before, latency);
@@ -361,6 +371,9 @@ impl Ticket {
         };
         let registry = &self.state.registry;
         self.state.telemetry.request(&row, |m| registry.get(m).map(|s| s.entry.provider.clone()));
+        if let Some(store) = &self.state.store {
+            store.record(row.clone(), settles);
+        }
         self.state.books.record(row);
     }
 }

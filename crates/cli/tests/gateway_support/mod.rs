@@ -3,6 +3,8 @@
 //! upstream (raw TCP, so it can hang, reset connections or cut streams mid-way).
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -209,6 +209,7 @@ pub async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
         let budgets: Vec<Value> = state
             .budgets
             .snapshot()
+            .await
             .into_iter()
             .map(|(key, spent, reserved, limit)| {
                 json!({"key": key, "spent_usd": spent, "reserved_usd": reserved, "limit_usd": limit,

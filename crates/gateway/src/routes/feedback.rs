@@ -10,6 +10,7 @@ use crate::books::BooksError;
 use crate::config::OpenFeedback;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::StoreError;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header::AUTHORIZATION, HeaderMap, StatusCode};
@@ -46,7 +47,17 @@ async fn handle(state: &AppState, headers: HeaderMap, body: Body) -> Result<Resp
         ));
     }
     let key = state.keys.authenticate(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()))?;
-    if let Err(wait) = state.feedback_limit.check(&key.id) {
+    let limit = state.config.feedback.per_key_per_minute;
+    // Replicas count together in the shared store; a lone server counts in memory.
+    let checked = match &state.store {
+        Some(store) => store.rate_check(&key.id, "feedback", limit).await.map_err(|e| {
+            ApiError::store_unavailable(format!(
+                "the rating was not recorded, the rate limit cannot be checked: {e}; retry"
+            ))
+        })?,
+        None => state.feedback_limit.check(&key.id),
+    };
+    if let Err(wait) = checked {
         let secs = wait.as_secs().max(1);
         return Err(ApiError::rate_limited(
             "feedback_rate_limited",
@@ -74,20 +85,22 @@ async fn handle(state: &AppState, headers: HeaderMap, body: Body) -> Result<Resp
         return Err(ApiError::bad_request("invalid_value", "`decision_id` must be a decision id from a response")
             .with_param("decision_id"));
     }
-    let target = state.books.feedback(fb.decision_id.clone(), fb.score, key.id.clone()).await.map_err(|e| match e {
-        BooksError::UnknownDecision(_) => {
-            ApiError::not_found("decision_not_found", e.to_string()).with_param("decision_id")
-        }
-        // The store is locked, full or gone: nothing was recorded, and saying so lets the
-        // client retry rather than believe a 500 means its rating is lost for good.
-        other => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            "store_unavailable",
-            format!("the rating was not recorded, the books could not be written ({other}); retry"),
-        )
-        .with_retry_after(1),
-    })?;
+    let unknown = |e: String| ApiError::not_found("decision_not_found", e).with_param("decision_id");
+    // The store is locked, full or gone: nothing was recorded, and saying so lets the client
+    // retry rather than believe a 500 means its rating is lost for good.
+    let unwritten = |e: String| {
+        ApiError::store_unavailable(format!("the rating was not recorded, the books could not be written ({e}); retry"))
+    };
+    let target = match &state.store {
+        Some(store) => store.feedback(&fb.decision_id, fb.score, &key.id).await.map_err(|e| match e {
+            StoreError::UnknownDecision(_) => unknown(e.to_string()),
+            other => unwritten(other.to_string()),
+        })?,
+        None => state.books.feedback(fb.decision_id.clone(), fb.score, key.id.clone()).await.map_err(|e| match e {
+            BooksError::UnknownDecision(_) => unknown(e.to_string()),
+            other => unwritten(other.to_string()),
+        })?,
+    };
     state.metrics.feedback();
     let applied = match (&target.prompt, &target.chosen_model) {
         (Some(p), Some(m)) => match state.router.learn(&format!("{}/{}", fb.decision_id, key.id), p, m, fb.score).await

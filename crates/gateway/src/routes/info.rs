@@ -88,16 +88,22 @@ pub async fn healthz(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
 }
 
 /// `GET /readyz`: whether to send this replica traffic — it is not draining, its books
-/// writer commits (a flush within 2 s) and its books can be read. 503 with `Retry-After`
+/// writer commits (a flush within 2 s), its books can be read and, with replicas, the shared
+/// store answers and its writer commits. 503 with `Retry-After`
 /// otherwise; `/healthz` stays the liveness check.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let draining = state.draining.load(std::sync::atomic::Ordering::SeqCst);
     let writes = !draining && state.books.responsive(std::time::Duration::from_secs(2)).await;
     let reads = !draining && state.dashboard.read(|r| r.feedback_count()).await.is_ok();
-    let ready = !draining && writes && reads;
+    let shared = match &state.store {
+        Some(s) => Some(!draining && s.responsive(std::time::Duration::from_secs(2)).await),
+        None => None,
+    };
+    let ready = !draining && writes && reads && shared != Some(false);
     let body = serde_json::json!({
         "status": if ready { "ready" } else if draining { "draining" } else { "not_ready" },
-        "checks": {"draining": draining, "books_writer": writes, "books_reader": reads, "router": state.router.summary()["source"]},
+        "checks": {"draining": draining, "books_writer": writes, "books_reader": reads, "shared_store": shared,
+                   "router": state.router.summary()["source"]},
     });
     let mut r =
         (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, axum::Json(body)).into_response();
@@ -125,7 +131,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
         let _ = writeln!(extra, "conductor_queue_waiting{{model=\"{}\"}} {}", esc(&m.entry.id), m.queue.waiting());
     }
     extra.push_str("# HELP conductor_budget_spent_usd Spend of each budgeted key this period.\n# TYPE conductor_budget_spent_usd gauge\n");
-    for (k, spent, reserved, limit) in state.budgets.snapshot() {
+    for (k, spent, reserved, limit) in state.budgets.snapshot().await {
         let k = esc(&k);
         let _ = writeln!(extra, "conductor_budget_spent_usd{{key=\"{k}\"}} {spent}");
         let _ = writeln!(extra, "conductor_budget_reserved_usd{{key=\"{k}\"}} {reserved}");

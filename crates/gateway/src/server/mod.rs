@@ -156,7 +156,7 @@ fn fit_verifiers(config: &Config, registry: &Registry) -> anyhow::Result<Verifie
 
 /// Builds everything `serve` needs. Returns the state and the books writer to join
 /// after shutdown.
-pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::BooksWriter)> {
+pub async fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::BooksWriter)> {
     let registry = Registry::build(&config)?;
     if registry.all().is_empty() {
         let dir = registry
@@ -170,6 +170,14 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
     }
     let (books, writer) = Books::open(&config.books.path).context("opening the books (config key `books.path`)")?;
     let reader = Reader::open(&config.books.path)?;
+    let store = match config.store.resolved_url().map_err(anyhow::Error::msg)? {
+        Some(url) => Some(
+            crate::store::SharedStore::open(&config.store, &url)
+                .await
+                .context("opening the shared store (config key `store.url`)")?,
+        ),
+        None => None,
+    };
 
     let feature_kind = config.router.features;
     let (router, source) = match (&config.router.artifact, default_local_router(&config)) {
@@ -204,17 +212,32 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
     onboard_configured(&mut router, &config, &registry, embedder.as_deref())?;
     router.set_feedback_model_weight(config.feedback.model_weight);
     let live = LiveRouter::new(router, embedder, source, workers, config.router.queue)?;
-    // Replay feedback so a restart keeps what the router learned.
+    // Replay feedback so a restart keeps what the router learned: this server's own, or
+    // every replica's from the shared store (then keep listening for theirs).
     let mut replayed = 0;
-    for f in reader.feedback()? {
-        if let (Some(p), Some(m)) = (&f.prompt, &f.model) {
-            if live.learn_now(&format!("{}/{}", f.decision_id, f.key_id), p, m, f.score).is_ok() {
+    let mut shared_ratings = None;
+    if let Some(store) = &store {
+        let (ratings, seen) = store.all_ratings().await.context("replaying feedback from the shared store")?;
+        shared_ratings = Some(store.listen(seen));
+        for r in ratings {
+            if live.learn_now(&r.rating, &r.prompt, &r.model, r.score).is_ok() {
                 replayed += 1;
+            }
+        }
+    } else {
+        for f in reader.feedback()? {
+            if let (Some(p), Some(m)) = (&f.prompt, &f.model) {
+                if live.learn_now(&format!("{}/{}", f.decision_id, f.key_id), p, m, f.score).is_ok() {
+                    replayed += 1;
+                }
             }
         }
     }
     tracing::info!(replayed, "feedback replayed into the router");
-    let budgets = Budgets::new(&config.keys, |k, since| reader.spent_since(k, since));
+    let budgets = match &store {
+        Some(s) => Budgets::shared(&config.keys, s.clone()),
+        None => Budgets::new(&config.keys, |k, since| reader.spent_since(k, since)),
+    };
     let verifiers = fit_verifiers(&config, &registry)?;
     let state = AppState {
         verifiers,
@@ -223,6 +246,7 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
         router: live,
         budgets,
         books,
+        store,
         metrics: Metrics::default(),
         feedback_limit: RateLimiter::new(config.feedback.per_key_per_minute),
         agents: std::sync::OnceLock::new(),
@@ -231,7 +255,24 @@ pub fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::books::Boo
         telemetry: Arc::new(crate::telemetry::Telemetry::from_config(&config.telemetry)?),
         config,
     };
-    Ok((Arc::new(state), writer))
+    let state = Arc::new(state);
+    if let Some(ratings) = shared_ratings {
+        tokio::spawn(learn_from_replicas(Arc::downgrade(&state), ratings));
+    }
+    Ok((state, writer))
+}
+
+/// Teaches this replica's router the ratings other replicas took, as they arrive.
+async fn learn_from_replicas(
+    state: std::sync::Weak<AppState>,
+    mut ratings: tokio::sync::mpsc::Receiver<crate::store::SharedRating>,
+) {
+    while let Some(r) = ratings.recv().await {
+        let Some(state) = state.upgrade() else { return };
+        if let Err(e) = state.router.learn(&r.rating, &r.prompt, &r.model, r.score).await {
+            tracing::warn!("a rating from another replica was not applied: {e}");
+        }
+    }
 }
 
 /// The agent runner of a server bound to `addr`: runs' model calls come back to it.
@@ -253,7 +294,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let listen = config.server.listen;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
-    let (state, writer) = build(config)?;
+    let (state, writer) = build(config).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     if state.config.agent.enabled {
@@ -295,6 +336,9 @@ pub async fn serve(
     }
     drop(rx);
     state.books.flush().await;
+    if let Some(store) = &state.store {
+        store.flush().await;
+    }
     // The last batch of spans goes out before the process does (a blocking export).
     let traced = state.clone();
     let _ = tokio::time::timeout(

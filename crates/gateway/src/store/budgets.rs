@@ -1,0 +1,200 @@
+//! Budgets exact across replicas. A reservation is one statement: the account row is
+//! updated only if spent + reserved + amount still fits the limit, and the reservation row
+//! is inserted only if that update happened. Concurrent reservations of one key queue on the
+//! account's row lock and each re-checks the condition against the row the previous one
+//! left, so no interleaving of any number of replicas can reserve past the limit.
+//! Settling (in the writer's transaction, with the decision row) moves the reservation to
+//! spent. A replica that dies holding reservations is found by its stale heartbeat; what it
+//! held is counted as spent, since it may have paid an upstream before dying.
+
+use super::{SharedStore, StoreError};
+use crate::budget::OverBudget;
+use crate::clock::now_ms;
+use std::sync::Weak;
+use std::time::Duration;
+
+/// Moves a reservation ($1) to spent at the actual cost ($2).
+pub const SETTLE: &str = "
+WITH r AS (DELETE FROM reservations WHERE id = $1 RETURNING key_id, period_start_ms, amount_usd)
+UPDATE budget_accounts a
+   SET reserved_usd = GREATEST(a.reserved_usd - r.amount_usd, 0), spent_usd = a.spent_usd + $2::float8
+  FROM r WHERE a.key_id = r.key_id AND a.period_start_ms = r.period_start_ms";
+
+/// Charges the reservations chosen by `$1` (the condition's parameter) as spent.
+fn charge_abandoned(condition: &str) -> String {
+    format!(
+        "WITH gone AS (DELETE FROM reservations r WHERE {condition} RETURNING key_id, period_start_ms, amount_usd),
+              sums AS (SELECT key_id, period_start_ms, SUM(amount_usd) AS amount FROM gone GROUP BY 1, 2)
+         UPDATE budget_accounts a
+            SET reserved_usd = GREATEST(a.reserved_usd - s.amount, 0), spent_usd = a.spent_usd + s.amount
+           FROM sums s WHERE a.key_id = s.key_id AND a.period_start_ms = s.period_start_ms"
+    )
+}
+
+/// Slack for floating-point sums, far below a cent.
+const EPSILON: f64 = 1e-12;
+
+impl SharedStore {
+    /// Sets aside `amount` of `key_id`'s budget for this period; `Ok(Err(..))` is a refusal.
+    pub async fn reserve(
+        &self,
+        key_id: &str,
+        period_start_ms: i64,
+        limit: f64,
+        amount: f64,
+    ) -> Result<Result<String, OverBudget>, StoreError> {
+        let c = self.client().await?;
+        // The period's account exists from its first reservation on; the limit follows the config.
+        c.execute(
+            "INSERT INTO budget_accounts (key_id, period_start_ms, limit_usd) VALUES ($1, $2, $3)
+             ON CONFLICT (key_id, period_start_ms) DO NOTHING",
+            &[&key_id, &period_start_ms, &limit],
+        )
+        .await?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let reserved = c
+            .query_opt(
+                "WITH a AS (
+                    UPDATE budget_accounts SET reserved_usd = reserved_usd + $3::float8, limit_usd = $4::float8
+                     WHERE key_id = $1 AND period_start_ms = $2
+                       AND spent_usd + reserved_usd + $3::float8 <= $4::float8 + $7::float8
+                     RETURNING key_id)
+                 INSERT INTO reservations (id, key_id, period_start_ms, amount_usd, replica, ts_ms)
+                 SELECT $5, $1, $2, $3::float8, $6, $8 FROM a RETURNING id",
+                &[&key_id, &period_start_ms, &amount, &limit, &id, &self.replica, &EPSILON, &now_ms()],
+            )
+            .await?;
+        if reserved.is_some() {
+            return Ok(Ok(id));
+        }
+        let remaining = self.remaining(&c, key_id, period_start_ms).await?;
+        Ok(Err(OverBudget { needed: amount, remaining: remaining.max(0.0), limit }))
+    }
+
+    /// Raises reservation `id` by `extra`; `Ok(Err(..))` is a refusal (the reservation is
+    /// unchanged). `held` is what it holds now, to report what would be left without it.
+    pub async fn top_up(
+        &self,
+        id: &str,
+        key_id: &str,
+        period_start_ms: i64,
+        held: f64,
+        extra: f64,
+    ) -> Result<Result<(), OverBudget>, StoreError> {
+        let c = self.client().await?;
+        let raised = c
+            .query_opt(
+                "WITH a AS (
+                    UPDATE budget_accounts SET reserved_usd = reserved_usd + $3::float8
+                     WHERE key_id = $1 AND period_start_ms = $2
+                       AND spent_usd + reserved_usd + $3::float8 <= limit_usd + $5::float8
+                       AND EXISTS (SELECT 1 FROM reservations WHERE id = $4)
+                     RETURNING key_id)
+                 UPDATE reservations SET amount_usd = amount_usd + $3::float8 WHERE id = $4 AND EXISTS (SELECT 1 FROM a)
+                 RETURNING id",
+                &[&key_id, &period_start_ms, &extra, &id, &EPSILON],
+            )
+            .await?;
+        if raised.is_some() {
+            return Ok(Ok(()));
+        }
+        let (remaining, limit) = self.account(&c, key_id, period_start_ms).await?;
+        Ok(Err(OverBudget { needed: held + extra, remaining: (remaining + held).max(0.0), limit }))
+    }
+
+    async fn remaining(&self, c: &tokio_postgres::Client, key_id: &str, period: i64) -> Result<f64, StoreError> {
+        Ok(self.account(c, key_id, period).await?.0)
+    }
+
+    /// (what is left, the limit) of a key's account this period.
+    async fn account(&self, c: &tokio_postgres::Client, key_id: &str, period: i64) -> Result<(f64, f64), StoreError> {
+        let row = c
+            .query_opt(
+                "SELECT limit_usd - spent_usd - reserved_usd, limit_usd FROM budget_accounts
+                 WHERE key_id = $1 AND period_start_ms = $2",
+                &[&key_id, &period],
+            )
+            .await?;
+        Ok(row.map_or((0.0, 0.0), |r| (r.get(0), r.get(1))))
+    }
+
+    /// (key, spent, reserved, limit) of every account in its current period.
+    pub async fn budget_snapshot(&self, periods: &[(String, i64)]) -> Result<Vec<(String, f64, f64, f64)>, StoreError> {
+        let c = self.client().await?;
+        let mut out = Vec::new();
+        for (key, start) in periods {
+            let row = c
+                .query_opt(
+                    "SELECT spent_usd, reserved_usd, limit_usd FROM budget_accounts
+                     WHERE key_id = $1 AND period_start_ms = $2",
+                    &[key, start],
+                )
+                .await?;
+            if let Some(r) = row {
+                out.push((key.clone(), r.get(0), r.get(1), r.get(2)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Announces this replica and charges what an earlier process of the same name left
+    /// reserved when it died.
+    pub(super) async fn register(&self) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let now = now_ms();
+        c.execute(
+            "INSERT INTO replicas (id, started_ms, seen_ms) VALUES ($1, $2, $2)
+             ON CONFLICT (id) DO UPDATE SET started_ms = EXCLUDED.started_ms, seen_ms = EXCLUDED.seen_ms",
+            &[&self.replica, &now],
+        )
+        .await?;
+        c.execute(&charge_abandoned("r.replica = $1"), &[&self.replica]).await?;
+        Ok(())
+    }
+
+    /// One heartbeat: this replica is alive; with `sweep`, replicas silent for too long are
+    /// dead and their reservations charged; rate windows older than two minutes are dropped.
+    async fn beat(&self, sweep: bool) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let now = now_ms();
+        c.execute("UPDATE replicas SET seen_ms = $2 WHERE id = $1", &[&self.replica, &now]).await?;
+        if !sweep {
+            return Ok(());
+        }
+        let stale = now - self.replica_timeout_ms;
+        let charged = c
+            .execute(
+                &charge_abandoned("NOT EXISTS (SELECT 1 FROM replicas p WHERE p.id = r.replica AND p.seen_ms >= $1)"),
+                &[&stale],
+            )
+            .await?;
+        if charged > 0 {
+            tracing::warn!(accounts = charged, "charged the reservations of replicas that stopped answering");
+        }
+        c.execute("DELETE FROM rate_windows WHERE window_start_ms < $1", &[&(now - 120_000)]).await?;
+        Ok(())
+    }
+}
+
+/// Beats every two seconds until the store is dropped. Others are judged only after this
+/// replica has itself been in touch for a whole timeout: after an outage every replica's
+/// heartbeat is stale, and the live ones need a moment to show it.
+pub(super) async fn heartbeat(store: Weak<SharedStore>) {
+    let mut in_touch_since: Option<std::time::Instant> = Some(std::time::Instant::now());
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let Some(s) = store.upgrade() else { return };
+        let timeout = Duration::from_millis(s.replica_timeout_ms.max(0) as u64);
+        let sweep = in_touch_since.is_some_and(|t| t.elapsed() >= timeout);
+        match s.beat(sweep).await {
+            Ok(()) => {
+                in_touch_since.get_or_insert_with(std::time::Instant::now);
+            }
+            Err(e) => {
+                if in_touch_since.take().is_some() {
+                    tracing::warn!("shared store heartbeat failed: {e}");
+                }
+            }
+        }
+    }
+}
