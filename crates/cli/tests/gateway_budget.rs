@@ -23,6 +23,11 @@ budget_period = "day"
 id = "admin"
 key = "sk-admin"
 admin = true
+
+[[keys]]
+id = "capped"
+key = "sk-capped"
+requests_per_minute = 2
 "#,
     );
     cfg
@@ -47,6 +52,18 @@ async fn keys_are_checked() {
         http.post(&url).bearer_auth("sk-team-a").json(&chat_body("auto:quality", "hi", false)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-conductor-model"], "cheap");
+    // Two requests a minute for this key (a token bucket in this one server), then 429.
+    for i in 0..3 {
+        let r = http.post(&url).bearer_auth("sk-capped").json(&chat_body("cheap", "hi", false)).send().await.unwrap();
+        if i < 2 {
+            assert_eq!(r.status(), 200);
+        } else {
+            assert_eq!(r.status(), 429);
+            let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=30).contains(&wait), "{wait}");
+            assert_eq!(assert_error_shape(&r.json::<Value>().await.unwrap())["code"], "rate_limit_exceeded");
+        }
+    }
     // The key is never written to the books, only its id.
     let books = s.books();
     let _dir = s.stop();

@@ -122,6 +122,31 @@ async fn two_hundred_clients_on_three_replicas_never_overspend() {
     // Refused only when the budget was used: what is left is less than one call may cost.
     assert!(limit - spent < needed, "left unspent: {} although a call needs only {needed}", limit - spent);
     assert_eq!(per_replica.len(), 3, "all three replicas spent from the one budget");
+
+    // `conductor store check` finds the shared books sound, and notices when they are not.
+    let check = |url: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_conductor"))
+            .args(["store", "check", "--json", "--books"])
+            .arg(rs[0].books())
+            .args(["--store-url", url])
+            .output()
+            .unwrap()
+    };
+    let out = check(&pg.url());
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}{}", String::from_utf8_lossy(&out.stderr));
+    let shared: Value = serde_json::from_str(report.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        shared["decisions"],
+        ok as i64 + refused as i64 + 1,
+        "every request, answered or refused, is a decision"
+    );
+    assert_eq!(shared["open_reservations"], 0);
+    assert_eq!(shared["live_replicas"], 3);
+    db.execute("UPDATE budget_accounts SET reserved_usd = 0.5 WHERE key_id = 'team'", &[]).await.unwrap();
+    let out = check(&pg.url());
+    assert!(!out.status.success(), "a reservation total that does not add up is a problem");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0.5 reserved, but its open reservations hold 0"));
 }
 
 /// The model `auto` picks for `prompt` on `s`, and the small model's predicted success.
@@ -376,4 +401,39 @@ async fn store_outage_gives_503s_then_service_resumes_with_nothing_lost() {
     let spent: f64 =
         db.query_one("SELECT spent_usd FROM budget_accounts WHERE key_id = 'team'", &[]).await.unwrap().get(0);
     assert!((spent - 0.00003).abs() < 1e-12, "only the answered budgeted call is spent: {spent}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_keys_request_rate_limit_is_counted_across_replicas() {
+    let up = start_upstream().await;
+    let pg = Postgres::start();
+    let keys = "\n[[keys]]\nid = \"capped\"\nkey = \"sk-capped\"\nrequests_per_minute = 10\n";
+    let cfg = format!("{}{keys}", config(&up, &pg, ""));
+    let (a, b) = (Server::start(&cfg), Server::start(&cfg));
+    let http = client();
+    let minute = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 60;
+    let started = minute();
+    let mut ok = 0;
+    let mut limited = Vec::new();
+    for i in 0..20 {
+        let r = chat(&http, if i % 2 == 0 { &a } else { &b }, "sk-capped", "small", &format!("q{i}")).await;
+        match r.status().as_u16() {
+            200 => ok += 1,
+            429 => {
+                assert!(r.headers().contains_key("retry-after"));
+                limited.push(r.json::<Value>().await.unwrap());
+            }
+            s => panic!("status {s}"),
+        }
+    }
+    // Ten a minute between the two replicas (a fixed window: twenty if the minute turned).
+    if minute() == started {
+        assert_eq!(ok, 10, "the two replicas together let exactly the limit through");
+    } else {
+        assert!((10..=20).contains(&ok), "{ok}");
+    }
+    for v in &limited {
+        assert_eq!(assert_error_shape(v)["code"], "rate_limit_exceeded");
+        assert!(v["error"]["message"].as_str().unwrap().contains("more than 10 requests a minute"));
+    }
 }

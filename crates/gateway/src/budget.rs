@@ -230,6 +230,7 @@ mod tests {
             allowed_models: vec![],
             budget_usd: Some(budget),
             budget_period: Period::Day,
+            requests_per_minute: 0,
             admin: false,
             log_prompts: true,
         }

@@ -579,6 +579,10 @@ pub struct KeyConfig {
     /// `day`, `month` or `total`.
     #[serde(default)]
     pub budget_period: Period,
+    /// Chat and embedding requests this key may send per minute (all replicas together
+    /// when they share a store); none or 0 = unlimited.
+    #[serde(default)]
+    pub requests_per_minute: u32,
     /// May read `/metrics` and the full `/healthz` (operators, not applications).
     #[serde(default)]
     pub admin: bool,

@@ -19,6 +19,8 @@ pub struct KeyInfo {
     pub admin: bool,
     /// Its prompts and answers may be kept in the books.
     pub log_prompts: bool,
+    /// Chat and embedding requests per minute (0: unlimited).
+    pub requests_per_minute: u32,
 }
 
 impl KeyInfo {
@@ -47,7 +49,13 @@ impl KeyStore {
             let allowed = (!k.allowed_models.is_empty()).then(|| k.allowed_models.iter().cloned().collect());
             by_hash.insert(
                 hash,
-                KeyInfo { id: k.id.clone(), allowed_models: allowed, admin: k.admin, log_prompts: k.log_prompts },
+                KeyInfo {
+                    id: k.id.clone(),
+                    allowed_models: allowed,
+                    admin: k.admin,
+                    log_prompts: k.log_prompts,
+                    requests_per_minute: k.requests_per_minute,
+                },
             );
         }
         KeyStore { by_hash }
@@ -62,7 +70,13 @@ impl KeyStore {
     /// [`ANONYMOUS`] (an admin: there is nobody to protect the operator pages from).
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<KeyInfo, ApiError> {
         if self.is_open() {
-            return Ok(KeyInfo { id: ANONYMOUS.into(), allowed_models: None, admin: true, log_prompts: true });
+            return Ok(KeyInfo {
+                id: ANONYMOUS.into(),
+                allowed_models: None,
+                admin: true,
+                log_prompts: true,
+                requests_per_minute: 0,
+            });
         }
         let h = authorization.unwrap_or("").trim();
         let key = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")).unwrap_or(h).trim();
@@ -100,6 +114,7 @@ mod tests {
             allowed_models: vec![],
             budget_usd: None,
             budget_period: Default::default(),
+            requests_per_minute: 0,
             admin,
             log_prompts: true,
         }

@@ -9,6 +9,12 @@
 //! typical cost is subtracted, so the p99 column is what a slow request through the proxy
 //! costs beyond a normal direct call (conservative: upstream jitter is charged to the proxy).
 //!
+//! Replicas: `--replicas 1,2,3` runs that many `conductor serve` processes and spreads the
+//! load generator's connections over them round-robin (a load balancer's job), each with
+//! its own books; with `--store-url` the same again sharing one PostgreSQL. `--budgeted`
+//! sends every request on a key with a (large) budget, so each one reserves and settles —
+//! the path where the store is on the request's critical path.
+//!
 //! Everything runs on loopback on the same machine, so the upstream and load generator
 //! share the CPU with the proxy under test; the numbers compare proxies under equal
 //! conditions rather than give absolute capacity.
@@ -44,6 +50,16 @@ pub struct GatewayBenchArgs {
     /// Length of the user prompt in tokens (about 4 characters each); routing cost grows with it.
     #[arg(long, default_value_t = 8)]
     prompt_tokens: usize,
+    /// Numbers of replicas to measure, e.g. `1,2,3`.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    replicas: Vec<usize>,
+    /// A PostgreSQL the replicas share (`[store] url`); each replica count is then measured
+    /// with its own books (SQLite) and with this store.
+    #[arg(long)]
+    store_url: Option<String>,
+    /// Requests use a key with a budget (reserve before the call, settle durably after).
+    #[arg(long)]
+    budgeted: bool,
 }
 
 /// Key the load generator sends (LiteLLM refuses to start without a master key).
@@ -192,7 +208,10 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn measure(addr: &str, path: &str, model: &str, a: &GatewayBenchArgs) -> anyhow::Result<Result1> {
+/// Sequential latency against the first address; throughput with the connections spread
+/// over all of them.
+async fn measure(addrs: &[String], path: &str, model: &str, a: &GatewayBenchArgs) -> anyhow::Result<Result1> {
+    let addr = addrs.first().context("no address to measure")?;
     let mut c = Conn::open(addr, path, model, a.prompt_tokens).await?;
     for _ in 0..100 {
         c.call().await?; // warm-up
@@ -207,8 +226,8 @@ async fn measure(addr: &str, path: &str, model: &str, a: &GatewayBenchArgs) -> a
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs_f64(a.seconds);
     let mut tasks = Vec::new();
-    for _ in 0..a.concurrency {
-        let mut c = Conn::open(addr, path, model, a.prompt_tokens).await?;
+    for i in 0..a.concurrency {
+        let mut c = Conn::open(&addrs[i % addrs.len()], path, model, a.prompt_tokens).await?;
         let done = done.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -248,11 +267,29 @@ impl Drop for Kill {
     }
 }
 
-fn start_conductor(upstream: &str, dir: &std::path::Path) -> anyhow::Result<(Kill, String)> {
+/// What the replicas share, and how requests pay.
+#[derive(Clone, Copy)]
+struct Setup<'a> {
+    store_url: Option<&'a str>,
+    budgeted: bool,
+}
+
+fn start_conductor(upstream: &str, dir: &std::path::Path, setup: Setup<'_>) -> anyhow::Result<(Kill, String)> {
+    std::fs::create_dir_all(dir)?;
     let cfg = dir.join("conductor.toml");
+    let mut extra = String::new();
+    if let Some(url) = setup.store_url {
+        extra.push_str(&format!("\n[store]\nurl = \"{url}\"\n"));
+    }
+    if setup.budgeted {
+        extra.push_str(&format!(
+            "\n[[keys]]\nid = \"bench\"\nkey = \"{BENCH_KEY}\"\nbudget_usd = 1000000000.0\nbudget_period = \"total\"\n"
+        ));
+    }
     std::fs::write(
         &cfg,
-        format!(
+        extra
+            + &format!(
             "[local]\nenabled = false\n[books]\npath = \"{}/books.sqlite\"\n\n[[models]]\nid = \"static\"\nprovider = \"openai\"\nbase_url = \"http://{upstream}/v1\"\ninput_usd_per_mtok = 1.0\noutput_usd_per_mtok = 2.0\nmax_concurrency = 1024\nmax_queue = 4096\n\n[[models]]\nid = \"static-large\"\nprovider = \"openai\"\nbase_url = \"http://{upstream}/v1\"\ninput_usd_per_mtok = 10.0\noutput_usd_per_mtok = 30.0\ntier = \"large\"\nmax_concurrency = 1024\nmax_queue = 4096\n",
             dir.display()
         ),
@@ -260,6 +297,8 @@ fn start_conductor(upstream: &str, dir: &std::path::Path) -> anyhow::Result<(Kil
     let mut child = Command::new(std::env::current_exe()?)
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&cfg)
+        // Warnings only: an access line per request would flood the terminal.
+        .env("CONDUCTOR_LOG", std::env::var("CONDUCTOR_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()?;
@@ -311,17 +350,17 @@ pub fn run(a: GatewayBenchArgs) -> anyhow::Result<()> {
         "gateway overhead benchmark: {} sequential requests (latency), {} connections × {:.0} s (throughput and loaded latency), {}-token prompt, loopback",
         a.requests, a.concurrency, a.seconds, a.prompt_tokens
     );
-    let direct = rt.block_on(measure(&upstream, path, "static", &a))?;
+    let direct = rt.block_on(measure(std::slice::from_ref(&upstream), path, "static", &a))?;
     let mut rows: Vec<(String, Result1)> = vec![("direct (no proxy)".into(), direct)];
     let header = || {
         println!(
-            "{:<24} {:>10} {:>10} {:>14} {:>14} {:>12} {:>16} {:>16}",
+            "{:<36} {:>10} {:>10} {:>14} {:>14} {:>12} {:>16} {:>16}",
             "target", "p50 ms", "p99 ms", "p50 added ms", "p99 added ms", "req/s", "loaded p50 ms", "loaded p99 ms"
         )
     };
     let row = |name: &str, r: &Result1| {
         println!(
-            "{:<24} {:>10.3} {:>10.3} {:>14.3} {:>14.3} {:>12.0} {:>16.3} {:>16.3}",
+            "{:<36} {:>10.3} {:>10.3} {:>14.3} {:>14.3} {:>12.0} {:>16.3} {:>16.3}",
             name,
             r.p50_ms,
             r.p99_ms,
@@ -334,13 +373,27 @@ pub fn run(a: GatewayBenchArgs) -> anyhow::Result<()> {
     };
     header();
     row(&rows[0].0, &rows[0].1);
-    {
-        let (_c, addr) = start_conductor(&upstream, &dir)?;
-        rows.push(("conductor (model id)".into(), rt.block_on(measure(&addr, path, "static", &a))?));
-        row(&rows[1].0, &rows[1].1);
-        if a.auto {
-            rows.push(("conductor (model auto)".into(), rt.block_on(measure(&addr, path, "auto", &a))?));
-            row(&rows[2].0, &rows[2].1);
+    let stores: Vec<(&str, Option<&str>)> =
+        std::iter::once(("sqlite", None)).chain(a.store_url.as_deref().map(|u| ("postgres", Some(u)))).collect();
+    for &n in &a.replicas {
+        for &(store, store_url) in &stores {
+            let setup = Setup { store_url, budgeted: a.budgeted };
+            let mut procs = Vec::new();
+            let mut addrs = Vec::new();
+            for i in 0..n.max(1) {
+                let (p, addr) = start_conductor(&upstream, &dir.join(format!("{store}-{n}-{i}")), setup)?;
+                procs.push(p);
+                addrs.push(addr);
+            }
+            let label = |model: &str| format!("conductor ×{n} {store} ({model})");
+            let r = rt.block_on(measure(&addrs, path, "static", &a))?;
+            row(&label("model id"), &r);
+            rows.push((label("model id"), r));
+            if a.auto {
+                let r = rt.block_on(measure(&addrs, path, "auto", &a))?;
+                row(&label("auto"), &r);
+                rows.push((label("auto"), r));
+            }
         }
     }
     if a.litellm.is_file() {
@@ -354,7 +407,7 @@ pub fn run(a: GatewayBenchArgs) -> anyhow::Result<()> {
             }
             anyhow::Ok(())
         })?;
-        let r = rt.block_on(measure(&addr, path, "static", &a))?;
+        let r = rt.block_on(measure(std::slice::from_ref(&addr), path, "static", &a))?;
         row("litellm proxy", &r);
         rows.push(("litellm proxy".into(), r));
     } else {

@@ -59,7 +59,7 @@ pub async fn login(State(state): State<Arc<AppState>>, body: axum::body::Bytes) 
     }
     // Guessing keys at the form is slowed for everyone alike (scripts can still send an admin
     // key as a header, which the form's limit does not touch).
-    if let Err(wait) = state.dashboard.logins.check("login") {
+    if let Err(wait) = state.dashboard.logins.check("login", super::LOGINS_PER_MINUTE) {
         let secs = wait.as_secs().max(1);
         let mut r =
             login_form(StatusCode::TOO_MANY_REQUESTS, &format!("too many sign-in attempts: try again in {secs} s"));

@@ -35,7 +35,7 @@ impl Dashboard {
     pub fn new(books: PathBuf) -> Arc<Dashboard> {
         Arc::new(Dashboard {
             sessions: Default::default(),
-            logins: crate::reliability::rate::RateLimiter::new(LOGINS_PER_MINUTE),
+            logins: crate::reliability::rate::RateLimiter::default(),
             books,
             readers: Mutex::new(Vec::new()),
         })

@@ -1,27 +1,24 @@
 //! A token bucket per key: `per_minute` requests refill evenly over a minute, up to a burst
-//! of the same size. Used to bound how fast one key can send feedback.
+//! of the same size. Bounds how fast one key can send requests or feedback, and the
+//! dashboard's sign-in attempts, within one process (replicas count in the shared store).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+#[derive(Default)]
 pub struct RateLimiter {
-    per_minute: u32,
     buckets: Mutex<HashMap<String, (f64, Instant)>>,
 }
 
 impl RateLimiter {
-    /// `per_minute = 0` never limits.
-    pub fn new(per_minute: u32) -> RateLimiter {
-        RateLimiter { per_minute, buckets: Mutex::new(HashMap::new()) }
-    }
-
-    /// Takes one token for `key`, or says how long until one is available.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
-        if self.per_minute == 0 {
+    /// Takes one token for `key` at `per_minute` (0 never limits), or says how long until
+    /// one is available.
+    pub fn check(&self, key: &str, per_minute: u32) -> Result<(), Duration> {
+        if per_minute == 0 {
             return Ok(());
         }
-        let cap = self.per_minute as f64;
+        let cap = per_minute as f64;
         let per_sec = cap / 60.0;
         let now = Instant::now();
         let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
@@ -43,13 +40,13 @@ mod tests {
 
     #[test]
     fn bursts_then_refuses_per_key() {
-        let r = RateLimiter::new(3);
+        let r = RateLimiter::default();
         for _ in 0..3 {
-            assert!(r.check("a").is_ok());
+            assert!(r.check("a", 3).is_ok());
         }
-        let wait = r.check("a").unwrap_err();
+        let wait = r.check("a", 3).unwrap_err();
         assert!(wait > Duration::from_secs(10) && wait <= Duration::from_secs(20), "{wait:?}");
-        assert!(r.check("b").is_ok(), "buckets are per key");
-        assert!(RateLimiter::new(0).check("a").is_ok());
+        assert!(r.check("b", 3).is_ok(), "buckets are per key");
+        assert!(RateLimiter::default().check("a", 0).is_ok());
     }
 }

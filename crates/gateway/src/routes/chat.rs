@@ -8,7 +8,7 @@ use crate::dispatch::{self, Answer};
 use crate::error::ApiError;
 use crate::request::parse_chat;
 use crate::routing::{self, RoutingRequest};
-use crate::state::AppState;
+use crate::state::{AppState, Counted};
 use crate::ticket::{Opening, Outcome, Ticket};
 use axum::body::Body;
 use axum::extract::State;
@@ -42,6 +42,7 @@ type Failure = (ApiError, Option<String>);
 async fn handle(state: Arc<AppState>, headers: HeaderMap, body: Body) -> Result<Response, Failure> {
     let auth = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     let key = state.keys.authenticate(auth).map_err(|e| (e, None))?;
+    state.rate_limit(&key.id, Counted::Requests, key.requests_per_minute).await.map_err(|e| (e, None))?;
     let body = read_body(&state, body).await.map_err(|e| (e, None))?;
     let input = parse_chat(&body, &state.config).map_err(|e| (e, None))?;
     let prompt_estimate = estimate_tokens(&input.all_text());

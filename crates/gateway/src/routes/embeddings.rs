@@ -5,7 +5,7 @@
 
 use super::read_body;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, Counted};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header::AUTHORIZATION, HeaderMap, StatusCode};
@@ -51,6 +51,7 @@ pub async fn handler(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
 
 async fn handle(state: &AppState, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let key = state.keys.authenticate(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()))?;
+    state.rate_limit(&key.id, Counted::Requests, key.requests_per_minute).await?;
     let body = read_body(state, body).await?;
     let req: EmbeddingsBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(

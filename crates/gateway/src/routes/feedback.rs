@@ -9,7 +9,7 @@ use super::read_body;
 use crate::books::BooksError;
 use crate::config::OpenFeedback;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, Counted};
 use crate::store::StoreError;
 use axum::body::Body;
 use axum::extract::State;
@@ -47,27 +47,7 @@ async fn handle(state: &AppState, headers: HeaderMap, body: Body) -> Result<Resp
         ));
     }
     let key = state.keys.authenticate(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()))?;
-    let limit = state.config.feedback.per_key_per_minute;
-    // Replicas count together in the shared store; a lone server counts in memory.
-    let checked = match &state.store {
-        Some(store) => store.rate_check(&key.id, "feedback", limit).await.map_err(|e| {
-            ApiError::store_unavailable(format!(
-                "the rating was not recorded, the rate limit cannot be checked: {e}; retry"
-            ))
-        })?,
-        None => state.feedback_limit.check(&key.id),
-    };
-    if let Err(wait) = checked {
-        let secs = wait.as_secs().max(1);
-        return Err(ApiError::rate_limited(
-            "feedback_rate_limited",
-            format!(
-                "API key `{}` sent more than {} ratings a minute; retry after {secs}s",
-                key.id, state.config.feedback.per_key_per_minute
-            ),
-            secs,
-        ));
-    }
+    state.rate_limit(&key.id, Counted::Ratings, state.config.feedback.per_key_per_minute).await?;
     let body = read_body(state, body).await?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("invalid_body", "request body is not valid UTF-8"))?;

@@ -248,7 +248,7 @@ pub async fn build(config: Config) -> anyhow::Result<(Arc<AppState>, crate::book
         books,
         store,
         metrics: Metrics::default(),
-        feedback_limit: RateLimiter::new(config.feedback.per_key_per_minute),
+        rates: RateLimiter::default(),
         agents: std::sync::OnceLock::new(),
         dashboard: crate::dashboard::Dashboard::new(config.books.path.clone()),
         draining: std::sync::atomic::AtomicBool::new(false),

@@ -13,12 +13,17 @@ use crate::clock::now_ms;
 use std::sync::Weak;
 use std::time::Duration;
 
-/// Moves a reservation ($1) to spent at the actual cost ($2).
+/// Moves reservations ($1, ids) to spent at their actual costs ($2, in the same order), one
+/// update per account: the writer runs it last in its transaction, so an account's row is
+/// locked only from there to the commit.
 pub const SETTLE: &str = "
-WITH r AS (DELETE FROM reservations WHERE id = $1 RETURNING key_id, period_start_ms, amount_usd)
+WITH s AS (SELECT * FROM unnest($1::text[], $2::float8[]) AS t(id, cost)),
+     r AS (DELETE FROM reservations USING s WHERE reservations.id = s.id
+           RETURNING reservations.key_id, reservations.period_start_ms, reservations.amount_usd, s.cost),
+     g AS (SELECT key_id, period_start_ms, SUM(amount_usd) AS amount, SUM(cost) AS cost FROM r GROUP BY 1, 2)
 UPDATE budget_accounts a
-   SET reserved_usd = GREATEST(a.reserved_usd - r.amount_usd, 0), spent_usd = a.spent_usd + $2::float8
-  FROM r WHERE a.key_id = r.key_id AND a.period_start_ms = r.period_start_ms";
+   SET reserved_usd = GREATEST(a.reserved_usd - g.amount, 0), spent_usd = a.spent_usd + g.cost
+  FROM g WHERE a.key_id = g.key_id AND a.period_start_ms = g.period_start_ms";
 
 /// Charges the reservations chosen by `$1` (the condition's parameter) as spent.
 fn charge_abandoned(condition: &str) -> String {

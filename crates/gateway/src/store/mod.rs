@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
 
 pub mod budgets;
+pub mod check;
 pub mod limits;
 pub mod listen;
 pub mod schema;
@@ -79,27 +80,35 @@ fn redacted(url: &str) -> String {
     }
 }
 
+/// One connection (its driver runs on the runtime until the client is dropped).
+pub async fn connect(
+    url: &str,
+    timeout: Duration,
+) -> Result<(tokio_postgres::Client, tokio_postgres::Config), StoreError> {
+    let mut pg: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| StoreError::Schema(format!("`store.url` {} is not a PostgreSQL URL: {e}", redacted(url))))?;
+    pg.connect_timeout(timeout);
+    pg.application_name("conductor");
+    let (client, conn) = pg
+        .connect(NoTls)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("cannot connect to {}: {e}", redacted(url))))?;
+    tokio::spawn(conn);
+    Ok((client, pg))
+}
+
 impl SharedStore {
     /// Connects, brings the schema up to date and starts the writer and the heartbeat.
     /// Must run inside the tokio runtime.
     pub async fn open(cfg: &StoreConfig, url: &str) -> Result<Arc<SharedStore>, StoreError> {
-        let mut pg: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Schema(format!("`store.url` {} is not a PostgreSQL URL: {e}", redacted(url))))?;
         let timeout = Duration::from_millis(cfg.timeout_ms);
-        pg.connect_timeout(timeout);
-        pg.application_name("conductor");
-        let (mut client, conn) = pg
-            .connect(NoTls)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("cannot connect to {}: {e}", redacted(url))))?;
-        let conn_task = tokio::spawn(conn);
+        let (mut client, pg) = connect(url, timeout).await?;
         let applied = schema::apply(&mut client).await?;
         if !applied.is_empty() {
             tracing::info!(steps = ?applied, "shared store schema migrated");
         }
         drop(client);
-        let _ = conn_task.await;
 
         let manager =
             Manager::from_config(pg.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });

@@ -87,7 +87,7 @@ async fn write(pool: &Pool, replica: &str, batch: &[Cmd]) -> Result<(), StoreErr
              ON CONFLICT (id) DO NOTHING",
         )
         .await?;
-    let settle = txn.prepare_cached(SETTLE).await?;
+    let (mut settled, mut costs): (Vec<&str>, Vec<f64>) = (Vec::new(), Vec::new());
     for cmd in batch {
         let Cmd::Decision(r, settles) = cmd else { continue };
         txn.execute(
@@ -118,8 +118,12 @@ async fn write(pool: &Pool, replica: &str, batch: &[Cmd]) -> Result<(), StoreErr
         )
         .await?;
         if let Some(id) = settles {
-            txn.execute(&settle, &[id, &r.cost_usd]).await?;
+            settled.push(id);
+            costs.push(r.cost_usd);
         }
+    }
+    if !settled.is_empty() {
+        txn.execute(SETTLE, &[&settled, &costs]).await?;
     }
     txn.commit().await?;
     Ok(())
