@@ -16,24 +16,13 @@ fn config(up: &Upstream) -> String {
     )
 }
 
-async fn auto(http: &reqwest::Client, s: &Server, prompt: &str) -> (String, f64) {
-    let r = http.post(s.url("/v1/chat/completions")).json(&chat_body("auto", prompt, false)).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
-    let p_small = v["conductor"]["candidates"].as_array().unwrap().iter().find(|c| c["model"] == "small").unwrap()
-        ["p_success"]
-        .as_f64()
-        .unwrap();
-    (v["model"].as_str().unwrap().to_string(), p_small)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn feedback_applies_live_and_survives_restart() {
     let up = start_upstream().await;
     let s = Server::start(&config(&up));
     let http = client();
     let prompt = "Write a function that reverses a linked list";
-    let (model, p_before) = auto(&http, &s, prompt).await;
+    let (model, p_before) = routed(&http, &s, prompt).await;
     assert_eq!(model, "large", "cold start: only the large model clears τ = 0.7");
 
     // The small model answered this prompt well: say so.
@@ -45,14 +34,14 @@ async fn feedback_applies_live_and_survives_restart() {
     assert_eq!(r.json::<Value>().await.unwrap()["applied"], true);
 
     // No restart: the very next request sees it.
-    let (model, p_after) = auto(&http, &s, prompt).await;
+    let (model, p_after) = routed(&http, &s, prompt).await;
     assert!(p_after > p_before, "feedback raised the small model's prediction: {p_before} -> {p_after}");
     assert_eq!(model, "small", "now the cheaper model clears τ");
 
     // Restart on the same books: the router learns it again from the feedback table.
     let dir = s.stop();
     let s = Server::start_in(&config(&up), dir);
-    let (model, p_restart) = auto(&http, &s, prompt).await;
+    let (model, p_restart) = routed(&http, &s, prompt).await;
     assert_eq!(model, "small");
     assert!((p_restart - p_after).abs() < 1e-9, "{p_restart} vs {p_after}");
     let export = logs(&s.books(), &["export"]);

@@ -149,18 +149,6 @@ async fn two_hundred_clients_on_three_replicas_never_overspend() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("0.5 reserved, but its open reservations hold 0"));
 }
 
-/// The model `auto` picks for `prompt` on `s`, and the small model's predicted success.
-async fn routed(http: &reqwest::Client, s: &Server, prompt: &str) -> (String, f64) {
-    let r = http.post(s.url("/v1/chat/completions")).json(&chat_body("auto", prompt, false)).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
-    let p = v["conductor"]["candidates"].as_array().unwrap().iter().find(|c| c["model"] == "small").unwrap()
-        ["p_success"]
-        .as_f64()
-        .unwrap();
-    (v["model"].as_str().unwrap().to_string(), p)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn feedback_on_one_replica_routes_the_next_request_on_another() {
     let up = start_upstream().await;

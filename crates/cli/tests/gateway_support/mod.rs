@@ -155,6 +155,15 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
 }
 
+/// The model `auto` picks for `prompt` on `s`, and the predicted success of `small`.
+pub async fn routed(http: &reqwest::Client, s: &Server, prompt: &str) -> (String, f64) {
+    let r = http.post(s.url("/v1/chat/completions")).json(&chat_body("auto", prompt, false)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    let small = v["conductor"]["candidates"].as_array().unwrap().iter().find(|c| c["model"] == "small").unwrap();
+    (v["model"].as_str().unwrap().to_string(), small["p_success"].as_f64().unwrap())
+}
+
 pub fn chat_body(model: &str, prompt: &str, stream: bool) -> serde_json::Value {
     serde_json::json!({"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 5, "stream": stream})
 }
