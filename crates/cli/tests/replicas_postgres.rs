@@ -329,7 +329,9 @@ async fn store_outage_gives_503s_then_service_resumes_with_nothing_lost() {
     let (a, b) = (Server::start(&cfg), Server::start(&cfg));
     let http = client();
     assert_eq!(http.get(a.url("/readyz")).send().await.unwrap().status(), 200);
-    let before = chat(&http, &a, "sk-free", "small", "before").await;
+    // A NUL character: fine in SQLite, refused by PostgreSQL's text; stored as U+FFFD.
+    let before = chat(&http, &a, "sk-free", "small", "before\u{0}the outage").await;
+    assert_eq!(before.status(), 200);
     let rated_before = before.headers()["x-conductor-decision-id"].to_str().unwrap().to_string();
 
     pg.down();
@@ -381,11 +383,14 @@ async fn store_outage_gives_503s_then_service_resumes_with_nothing_lost() {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let db = pg.client().await;
     let n: i64 = db
-        .query_one("SELECT COUNT(*) FROM decisions WHERE id = ANY($1)", &[&vec![rated_before, during]])
+        .query_one("SELECT COUNT(*) FROM decisions WHERE id = ANY($1)", &[&vec![rated_before.clone(), during]])
         .await
         .unwrap()
         .get(0);
     assert_eq!(n, 2);
+    let prompt: String =
+        db.query_one("SELECT prompt FROM decisions WHERE id = $1", &[&rated_before]).await.unwrap().get(0);
+    assert!(prompt.contains("before\u{fffd}the outage"), "{prompt:?}");
     let spent: f64 =
         db.query_one("SELECT spent_usd FROM budget_accounts WHERE key_id = 'team'", &[]).await.unwrap().get(0);
     assert!((spent - 0.00003).abs() < 1e-12, "only the answered budgeted call is spent: {spent}");

@@ -153,7 +153,8 @@ async fn call_model(
     let (base_delay, max_delay) = (Duration::from_millis(rel.retry_base_ms), Duration::from_millis(rel.retry_max_ms));
     let Some(m) = state.registry.get(id).cloned() else { return Err(None) };
     if let Err(e) = ticket.reserve_for(&m).await {
-        ticket.attempt(id, AttemptOutcome::Skipped, Some("over budget".into()));
+        let why = if e.code == "budget_exceeded" { "over budget" } else { "budget could not be checked" };
+        ticket.attempt(id, AttemptOutcome::Skipped, Some(why.into()));
         return Err(Some(e));
     }
     if !m.breaker.try_acquire() {

@@ -337,7 +337,9 @@ pub async fn serve(
     drop(rx);
     state.books.flush().await;
     if let Some(store) = &state.store {
-        store.flush().await;
+        if tokio::time::timeout(grace, store.flush()).await.is_err() {
+            tracing::error!("the shared store could not be written before shutdown; unwritten decisions are lost");
+        }
     }
     // The last batch of spans goes out before the process does (a blocking export).
     let traced = state.clone();

@@ -36,6 +36,10 @@ fn charge_abandoned(condition: &str) -> String {
     )
 }
 
+/// The database's clock in ms: heartbeats are written and judged by one clock, so replicas'
+/// clocks may disagree.
+pub(super) const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+
 /// Slack for floating-point sums, far below a cent.
 const EPSILON: f64 = 1e-12;
 
@@ -78,6 +82,7 @@ impl SharedStore {
 
     /// Raises reservation `id` by `extra`; `Ok(Err(..))` is a refusal (the reservation is
     /// unchanged). `held` is what it holds now, to report what would be left without it.
+    /// The reservation is locked first, then its account: the order settling uses too.
     pub async fn top_up(
         &self,
         id: &str,
@@ -86,25 +91,31 @@ impl SharedStore {
         held: f64,
         extra: f64,
     ) -> Result<Result<(), OverBudget>, StoreError> {
-        let c = self.client().await?;
-        let raised = c
+        let mut c = self.client().await?;
+        let txn = c.transaction().await?;
+        if txn.query_opt("SELECT 1 FROM reservations WHERE id = $1 FOR UPDATE", &[&id]).await?.is_none() {
+            return Err(StoreError::Db(format!(
+                "reservation {id} is gone: this replica was taken for dead and its reservations charged"
+            )));
+        }
+        let raised = txn
             .query_opt(
-                "WITH a AS (
-                    UPDATE budget_accounts SET reserved_usd = reserved_usd + $3::float8
-                     WHERE key_id = $1 AND period_start_ms = $2
-                       AND spent_usd + reserved_usd + $3::float8 <= limit_usd + $5::float8
-                       AND EXISTS (SELECT 1 FROM reservations WHERE id = $4)
-                     RETURNING key_id)
-                 UPDATE reservations SET amount_usd = amount_usd + $3::float8 WHERE id = $4 AND EXISTS (SELECT 1 FROM a)
-                 RETURNING id",
-                &[&key_id, &period_start_ms, &extra, &id, &EPSILON],
+                "UPDATE budget_accounts SET reserved_usd = reserved_usd + $3::float8
+                  WHERE key_id = $1 AND period_start_ms = $2
+                    AND spent_usd + reserved_usd + $3::float8 <= limit_usd + $4::float8
+                 RETURNING key_id",
+                &[&key_id, &period_start_ms, &extra, &EPSILON],
             )
             .await?;
-        if raised.is_some() {
-            return Ok(Ok(()));
+        if raised.is_none() {
+            drop(txn);
+            let (remaining, limit) = self.account(&c, key_id, period_start_ms).await?;
+            return Ok(Err(OverBudget { needed: held + extra, remaining: (remaining + held).max(0.0), limit }));
         }
-        let (remaining, limit) = self.account(&c, key_id, period_start_ms).await?;
-        Ok(Err(OverBudget { needed: held + extra, remaining: (remaining + held).max(0.0), limit }))
+        txn.execute("UPDATE reservations SET amount_usd = amount_usd + $2::float8 WHERE id = $1", &[&id, &extra])
+            .await?;
+        txn.commit().await?;
+        Ok(Ok(()))
     }
 
     async fn remaining(&self, c: &tokio_postgres::Client, key_id: &str, period: i64) -> Result<f64, StoreError> {
@@ -146,11 +157,12 @@ impl SharedStore {
     /// reserved when it died.
     pub(super) async fn register(&self) -> Result<(), StoreError> {
         let c = self.client().await?;
-        let now = now_ms();
         c.execute(
-            "INSERT INTO replicas (id, started_ms, seen_ms) VALUES ($1, $2, $2)
-             ON CONFLICT (id) DO UPDATE SET started_ms = EXCLUDED.started_ms, seen_ms = EXCLUDED.seen_ms",
-            &[&self.replica, &now],
+            &format!(
+                "INSERT INTO replicas (id, started_ms, seen_ms) VALUES ($1, {DB_NOW_MS}, {DB_NOW_MS})
+                 ON CONFLICT (id) DO UPDATE SET started_ms = EXCLUDED.started_ms, seen_ms = EXCLUDED.seen_ms"
+            ),
+            &[&self.replica],
         )
         .await?;
         c.execute(&charge_abandoned("r.replica = $1"), &[&self.replica]).await?;
@@ -161,22 +173,22 @@ impl SharedStore {
     /// dead and their reservations charged; rate windows older than two minutes are dropped.
     async fn beat(&self, sweep: bool) -> Result<(), StoreError> {
         let c = self.client().await?;
-        let now = now_ms();
-        c.execute("UPDATE replicas SET seen_ms = $2 WHERE id = $1", &[&self.replica, &now]).await?;
+        c.execute(&format!("UPDATE replicas SET seen_ms = {DB_NOW_MS} WHERE id = $1"), &[&self.replica]).await?;
         if !sweep {
             return Ok(());
         }
-        let stale = now - self.replica_timeout_ms;
         let charged = c
             .execute(
-                &charge_abandoned("NOT EXISTS (SELECT 1 FROM replicas p WHERE p.id = r.replica AND p.seen_ms >= $1)"),
-                &[&stale],
+                &charge_abandoned(&format!(
+                    "NOT EXISTS (SELECT 1 FROM replicas p WHERE p.id = r.replica AND p.seen_ms >= {DB_NOW_MS} - $1)"
+                )),
+                &[&self.replica_timeout_ms],
             )
             .await?;
         if charged > 0 {
             tracing::warn!(accounts = charged, "charged the reservations of replicas that stopped answering");
         }
-        c.execute("DELETE FROM rate_windows WHERE window_start_ms < $1", &[&(now - 120_000)]).await?;
+        c.execute("DELETE FROM rate_windows WHERE window_start_ms < $1", &[&(now_ms() - 120_000)]).await?;
         Ok(())
     }
 }

@@ -45,8 +45,8 @@ pub async fn check(c: &tokio_postgres::Client, replica_timeout_ms: i64) -> Resul
     let open_reservations = count("SELECT COUNT(*) FROM reservations").await?;
     let live_replicas = c
         .query_one(
-            "SELECT COUNT(*) FROM replicas WHERE seen_ms >= $1",
-            &[&(crate::clock::now_ms() - replica_timeout_ms)],
+            &format!("SELECT COUNT(*) FROM replicas WHERE seen_ms >= {} - $1", super::budgets::DB_NOW_MS),
+            &[&replica_timeout_ms],
         )
         .await?
         .get(0);

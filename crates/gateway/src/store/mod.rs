@@ -42,19 +42,21 @@ pub enum StoreError {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        // A server-side error (constraint, syntax) is a bug or bad data; anything else
-        // (closed connection, I/O, timeout) means the store went away.
+        // A server-side error that will not go away by itself (constraint, bad data, syntax)
+        // is `Db`; a closed connection, I/O, a timeout or a passing condition is the store
+        // being unavailable, worth a retry.
         match e.as_db_error() {
-            Some(d) if !is_shutdown(d.code()) => StoreError::Db(d.to_string()),
+            Some(d) if !is_passing(d.code().code()) => StoreError::Db(d.to_string()),
             _ => StoreError::Unavailable(e.to_string()),
         }
     }
 }
 
-/// The codes a server sends as it shuts down or refuses connections while starting.
-fn is_shutdown(code: &tokio_postgres::error::SqlState) -> bool {
-    use tokio_postgres::error::SqlState as S;
-    [S::ADMIN_SHUTDOWN, S::CRASH_SHUTDOWN, S::CANNOT_CONNECT_NOW].contains(code)
+/// SQLSTATEs that pass: connection exceptions (08), deadlocks and serialization failures
+/// (40), insufficient resources such as too many connections (53), shutdowns and restarts
+/// (57), and a read-only server during a failover (25006).
+fn is_passing(code: &str) -> bool {
+    ["08", "40", "53", "57"].iter().any(|class| code.starts_with(class)) || code == "25006"
 }
 
 impl From<deadpool_postgres::PoolError> for StoreError {
@@ -90,6 +92,8 @@ pub async fn connect(
         .map_err(|e| StoreError::Schema(format!("`store.url` {} is not a PostgreSQL URL: {e}", redacted(url))))?;
     pg.connect_timeout(timeout);
     pg.application_name("conductor");
+    // A half-open connection (a database host that vanished) is noticed in about a minute.
+    pg.keepalives_idle(Duration::from_secs(30));
     let (client, conn) = pg
         .connect(NoTls)
         .await
@@ -176,6 +180,11 @@ impl SharedStore {
         score: f64,
         key_id: &str,
     ) -> Result<crate::books::FeedbackTarget, StoreError> {
+        // This replica's own decisions are written before the lookup; a writer that cannot
+        // write now means the store is away, not that the decision is unknown.
+        if tokio::time::timeout(Duration::from_secs(2), self.flush()).await.is_err() {
+            return Err(StoreError::Unavailable("this replica's decisions are not written yet".into()));
+        }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         loop {
             let mut c = self.client().await?;
@@ -236,6 +245,16 @@ fn default_replica_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passing_conditions_are_unavailability() {
+        for code in ["08006", "40P01", "40001", "53300", "57P01", "25006"] {
+            assert!(is_passing(code), "{code}");
+        }
+        for code in ["23505", "22021", "42601"] {
+            assert!(!is_passing(code), "{code}");
+        }
+    }
 
     #[test]
     fn passwords_are_not_echoed() {
