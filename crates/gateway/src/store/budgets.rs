@@ -157,6 +157,21 @@ impl SharedStore {
     /// reserved when it died.
     pub(super) async fn register(&self) -> Result<(), StoreError> {
         let c = self.client().await?;
+        let recent = c
+            .query_opt(
+                &format!("SELECT {DB_NOW_MS} - seen_ms FROM replicas WHERE id = $1 AND seen_ms >= {DB_NOW_MS} - $2"),
+                &[&self.replica, &self.replica_timeout_ms],
+            )
+            .await?;
+        if let Some(r) = recent {
+            // A crash moments ago, or two live processes with one name (which would charge
+            // each other's reservations): say so.
+            tracing::warn!(
+                replica = %self.replica,
+                seen_ms_ago = r.get::<_, i64>(0),
+                "a replica of this name was alive moments ago; each process needs its own `store.replica`"
+            );
+        }
         c.execute(
             &format!(
                 "INSERT INTO replicas (id, started_ms, seen_ms) VALUES ($1, {DB_NOW_MS}, {DB_NOW_MS})
@@ -169,10 +184,10 @@ impl SharedStore {
         Ok(())
     }
 
-    /// One heartbeat: this replica is alive; with `sweep`, replicas silent for too long are
-    /// dead and their reservations charged; rate windows older than two minutes are dropped.
-    async fn beat(&self, sweep: bool) -> Result<(), StoreError> {
-        let c = self.client().await?;
+    /// One heartbeat on its own connection `c` (a saturated pool must not make this replica
+    /// look dead): this replica is alive; with `sweep`, replicas silent for too long are dead
+    /// and their reservations charged; rate windows older than two minutes are dropped.
+    async fn beat(&self, c: &tokio_postgres::Client, sweep: bool) -> Result<(), StoreError> {
         c.execute(&format!("UPDATE replicas SET seen_ms = {DB_NOW_MS} WHERE id = $1"), &[&self.replica]).await?;
         if !sweep {
             return Ok(());
@@ -198,12 +213,23 @@ impl SharedStore {
 /// heartbeat is stale, and the live ones need a moment to show it.
 pub(super) async fn heartbeat(store: Weak<SharedStore>) {
     let mut in_touch_since: Option<std::time::Instant> = Some(std::time::Instant::now());
+    let mut conn: Option<tokio_postgres::Client> = None;
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let Some(s) = store.upgrade() else { return };
         let timeout = Duration::from_millis(s.replica_timeout_ms.max(0) as u64);
         let sweep = in_touch_since.is_some_and(|t| t.elapsed() >= timeout);
-        match s.beat(sweep).await {
+        if conn.as_ref().is_none_or(|c| c.is_closed()) {
+            conn = s.pg.connect(tokio_postgres::NoTls).await.ok().map(|(client, connection)| {
+                tokio::spawn(connection);
+                client
+            });
+        }
+        let beaten = match &conn {
+            Some(c) => s.beat(c, sweep).await,
+            None => Err(StoreError::Unavailable("cannot connect for the heartbeat".into())),
+        };
+        match beaten {
             Ok(()) => {
                 in_touch_since.get_or_insert_with(std::time::Instant::now);
             }
