@@ -24,6 +24,11 @@ budget_period = "day"
 [[keys]]
 id = "free"
 key = "sk-free"
+
+[[keys]]
+id = "ops"
+key = "sk-ops"
+admin = true
 "#;
 
 fn config(up: &Upstream, pg: &Postgres, extra: &str) -> String {
@@ -122,6 +127,17 @@ async fn two_hundred_clients_on_three_replicas_never_overspend() {
     // Refused only when the budget was used: what is left is less than one call may cost.
     assert!(limit - spent < needed, "left unspent: {} although a call needs only {needed}", limit - spent);
     assert_eq!(per_replica.len(), 3, "all three replicas spent from the one budget");
+    // Every replica's /metrics reports the shared account.
+    for s in rs.iter() {
+        let m = http.get(s.url("/metrics")).bearer_auth("sk-ops").send().await.unwrap().text().await.unwrap();
+        let shown: f64 = m
+            .lines()
+            .find_map(|l| l.strip_prefix("conductor_budget_spent_usd{key=\"team\"} "))
+            .unwrap_or_else(|| panic!("no spend of team in /metrics"))
+            .parse()
+            .unwrap();
+        assert_eq!(shown, spent);
+    }
 
     // `conductor store check` finds the shared books sound, and notices when they are not.
     let check = |url: &str| {

@@ -53,30 +53,37 @@ impl SharedStore {
         amount: f64,
     ) -> Result<Result<String, OverBudget>, StoreError> {
         let c = self.client().await?;
-        // The period's account exists from its first reservation on; the limit follows the config.
-        c.execute(
-            "INSERT INTO budget_accounts (key_id, period_start_ms, limit_usd) VALUES ($1, $2, $3)
-             ON CONFLICT (key_id, period_start_ms) DO NOTHING",
-            &[&key_id, &period_start_ms, &limit],
-        )
-        .await?;
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let reserved = c
-            .query_opt(
-                "WITH a AS (
-                    UPDATE budget_accounts SET reserved_usd = reserved_usd + $3::float8, limit_usd = $4::float8
-                     WHERE key_id = $1 AND period_start_ms = $2
-                       AND spent_usd + reserved_usd + $3::float8 <= $4::float8 + $7::float8
-                     RETURNING key_id)
-                 INSERT INTO reservations (id, key_id, period_start_ms, amount_usd, replica, ts_ms)
-                 SELECT $5, $1, $2, $3::float8, $6, $8 FROM a RETURNING id",
-                &[&key_id, &period_start_ms, &amount, &limit, &id, &self.replica, &EPSILON, &now_ms()],
-            )
-            .await?;
-        if reserved.is_some() {
-            return Ok(Ok(id));
+        // Twice at most: the period's account is created by its first reservation (so the
+        // usual request costs one statement); the limit follows the config.
+        for _ in 0..2 {
+            let reserved = c
+                .query_opt(
+                    "WITH a AS (
+                        UPDATE budget_accounts SET reserved_usd = reserved_usd + $3::float8, limit_usd = $4::float8
+                         WHERE key_id = $1 AND period_start_ms = $2
+                           AND spent_usd + reserved_usd + $3::float8 <= $4::float8 + $7::float8
+                         RETURNING key_id)
+                     INSERT INTO reservations (id, key_id, period_start_ms, amount_usd, replica, ts_ms)
+                     SELECT $5, $1, $2, $3::float8, $6, $8 FROM a RETURNING id",
+                    &[&key_id, &period_start_ms, &amount, &limit, &id, &self.replica, &EPSILON, &now_ms()],
+                )
+                .await?;
+            if reserved.is_some() {
+                return Ok(Ok(id));
+            }
+            let created = c
+                .execute(
+                    "INSERT INTO budget_accounts (key_id, period_start_ms, limit_usd) VALUES ($1, $2, $3)
+                     ON CONFLICT (key_id, period_start_ms) DO NOTHING",
+                    &[&key_id, &period_start_ms, &limit],
+                )
+                .await?;
+            if created == 0 {
+                break; // the account was there: a refusal
+            }
         }
-        let remaining = self.remaining(&c, key_id, period_start_ms).await?;
+        let (remaining, _) = self.account(&c, key_id, period_start_ms).await?;
         Ok(Err(OverBudget { needed: amount, remaining: remaining.max(0.0), limit }))
     }
 
@@ -118,10 +125,6 @@ impl SharedStore {
         Ok(Ok(()))
     }
 
-    async fn remaining(&self, c: &tokio_postgres::Client, key_id: &str, period: i64) -> Result<f64, StoreError> {
-        Ok(self.account(c, key_id, period).await?.0)
-    }
-
     /// (what is left, the limit) of a key's account this period.
     async fn account(&self, c: &tokio_postgres::Client, key_id: &str, period: i64) -> Result<(f64, f64), StoreError> {
         let row = c
@@ -137,20 +140,16 @@ impl SharedStore {
     /// (key, spent, reserved, limit) of every account in its current period.
     pub async fn budget_snapshot(&self, periods: &[(String, i64)]) -> Result<Vec<(String, f64, f64, f64)>, StoreError> {
         let c = self.client().await?;
-        let mut out = Vec::new();
-        for (key, start) in periods {
-            let row = c
-                .query_opt(
-                    "SELECT spent_usd, reserved_usd, limit_usd FROM budget_accounts
-                     WHERE key_id = $1 AND period_start_ms = $2",
-                    &[key, start],
-                )
-                .await?;
-            if let Some(r) = row {
-                out.push((key.clone(), r.get(0), r.get(1), r.get(2)));
-            }
-        }
-        Ok(out)
+        let (keys, starts): (Vec<&str>, Vec<i64>) = periods.iter().map(|(k, s)| (k.as_str(), *s)).unzip();
+        let rows = c
+            .query(
+                "SELECT a.key_id, a.spent_usd, a.reserved_usd, a.limit_usd
+                   FROM budget_accounts a JOIN unnest($1::text[], $2::bigint[]) AS p(key_id, start)
+                     ON a.key_id = p.key_id AND a.period_start_ms = p.start",
+                &[&keys, &starts],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
     }
 
     /// Announces this replica and charges what an earlier process of the same name left

@@ -34,8 +34,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("shared store error: {0}")]
     Db(String),
-    #[error("shared store schema: {0}")]
-    Schema(String),
+    /// The store cannot be set up as configured: a bad URL, a schema newer than this build.
+    #[error("shared store: {0}")]
+    Setup(String),
     #[error("unknown decision_id {0}")]
     UnknownDecision(String),
 }
@@ -89,7 +90,7 @@ pub async fn connect(
 ) -> Result<(tokio_postgres::Client, tokio_postgres::Config), StoreError> {
     let mut pg: tokio_postgres::Config = url
         .parse()
-        .map_err(|e| StoreError::Schema(format!("`store.url` {} is not a PostgreSQL URL: {e}", redacted(url))))?;
+        .map_err(|e| StoreError::Setup(format!("`store.url` {} is not a PostgreSQL URL: {e}", redacted(url))))?;
     pg.connect_timeout(timeout);
     pg.application_name("conductor");
     // A half-open connection (a database host that vanished) is noticed in about a minute.
@@ -123,7 +124,7 @@ impl SharedStore {
             .create_timeout(Some(timeout))
             .recycle_timeout(Some(timeout))
             .build()
-            .map_err(|e| StoreError::Schema(e.to_string()))?;
+            .map_err(|e| StoreError::Setup(e.to_string()))?;
         let replica = cfg.replica.clone().unwrap_or_else(default_replica_name);
         let (writes, rx) = mpsc::unbounded_channel();
         let store =

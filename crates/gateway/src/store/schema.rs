@@ -117,7 +117,7 @@ pub async fn apply(client: &mut Client) -> Result<Vec<&'static str>, StoreError>
     .await?;
     let current: i32 = txn.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).await?.get(0);
     if current > latest() {
-        return Err(StoreError::Schema(format!(
+        return Err(StoreError::Setup(format!(
             "the store is at schema version {current}, newer than this conductor knows ({}); upgrade conductor",
             latest()
         )));
